@@ -1,0 +1,22 @@
+# deeprules: the Ten Quick Tips for Deep Learning in Biology as a workflow.
+# Stages, layout and guarantees: see README.md and DESIGN.md.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/fetch.smk"
+include: "workflow/rules/curate.smk"
+
+
+rule all:
+    input:
+        expand("results/{dataset}/curate/sequences.tsv", dataset=DATASETS),
+    default_target: True

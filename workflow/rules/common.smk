@@ -1,0 +1,30 @@
+# Shared set-up: config validation, dataset files, wildcard constraints and
+# the input/params functions every rule file uses. Rules hold no logic.
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
+
+from deeprules.config import load_datasets, validate_run_config
+from deeprules.io import InputError
+
+try:
+    validate_run_config(config)
+    DATASETS = load_datasets(config)
+except InputError as error:
+    raise WorkflowError(str(error)) from None
+
+
+wildcard_constraints:
+    dataset="|".join(DATASETS),
+
+
+def dataset_config(wildcards):
+    """The validated dataset file of the job's dataset."""
+    return DATASETS[wildcards.dataset]
+
+
+def dataset_sources(wildcards):
+    """What decides the download: a change here (and only here) refetches."""
+    dataset = DATASETS[wildcards.dataset]
+    return {key: dataset[key] for key in ("name", "sources", "allow_unpinned")}

@@ -17,6 +17,6 @@ include: "workflow/rules/curate.smk"
 
 
 rule all:
+    default_target: True
     input:
         expand("results/{dataset}/curate/sequences.tsv", dataset=DATASETS),
-    default_target: True

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
@@ -21,7 +22,9 @@ SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 def _validated(data: Any, schema: str, where: str) -> dict[str, Any]:
     """Validate `data` against a schema in workflow/schemas, filling defaults."""
     if not isinstance(data, dict):
-        raise InputError(f"{where}: expected a YAML mapping of keys to values, got {type(data).__name__}")
+        raise InputError(
+            f"{where}: expected a YAML mapping of keys to values, got {type(data).__name__}"
+        )
     try:
         validate(data, schema=str(SCHEMA_DIR / schema))
     except WorkflowError as error:
@@ -30,17 +33,18 @@ def _validated(data: Any, schema: str, where: str) -> dict[str, Any]:
 
 
 def _schema_message(error: WorkflowError) -> str:
-    """Reduce Snakemake's validation error to the jsonschema part that names the key."""
-    cause = error.__cause__ or (error.args[0] if error.args else error)
-    path = getattr(cause, "absolute_path", None)
-    message = getattr(cause, "message", str(cause))
-    if path:
-        key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
-        return f"key '{key}': {message}"
-    return message
+    """Reduce Snakemake's validation error (it prints the whole schema) to key and problem."""
+    cause = error.__context__
+    if not isinstance(cause, jsonschema.ValidationError):
+        return str(error)
+    cause = jsonschema.exceptions.best_match([cause, *cause.context]) if cause.context else cause
+    key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in cause.absolute_path)
+    return f"key '{key.lstrip('.')}': {cause.message}" if key else cause.message
 
 
-def validate_run_config(config: dict[str, Any], where: str = "config/config.yaml") -> dict[str, Any]:
+def validate_run_config(
+    config: dict[str, Any], where: str = "config/config.yaml"
+) -> dict[str, Any]:
     """Check config/config.yaml and fill in defaults."""
     return _validated(config, "config.schema.yaml", where)
 
@@ -79,12 +83,15 @@ def _check_consistency(dataset: dict[str, Any], path: Path) -> None:
     names = [source["name"] for source in dataset["sources"]]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
-        raise InputError(f"{path}: key 'sources': source names must be unique, repeated: {repeated}")
+        raise InputError(
+            f"{path}: key 'sources': source names must be unique, repeated: {repeated}"
+        )
     if dataset["labels"]["from"] == "source":
         for index, source in enumerate(dataset["sources"]):
             if "label" not in source:
                 raise InputError(
-                    f"{path}: key 'sources[{index}].label' is required because labels.from is 'source'"
+                    f"{path}: key 'sources[{index}].label' is required "
+                    "because labels.from is 'source'"
                 )
     for index, source in enumerate(dataset["sources"]):
         if source.get("header") is False and not source.get("columns"):

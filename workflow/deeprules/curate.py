@@ -52,7 +52,12 @@ class Ledger:
 
     def drop(self, record_id: str, sequence: str, reason: str, detail: str) -> None:
         self.rows.append(
-            {"id": record_id, "sequence_sha256": sequence_hash(sequence), "reason": reason, "detail": detail}
+            {
+                "id": record_id,
+                "sequence_sha256": sequence_hash(sequence),
+                "reason": reason,
+                "detail": detail,
+            }
         )
 
     def table(self) -> pd.DataFrame:
@@ -129,7 +134,11 @@ def fasta_records(path: Path, source: dict[str, Any], labels: dict[str, Any]) ->
 
 
 def table_records(
-    path: Path, fmt: str, source: dict[str, Any], labels: dict[str, Any], metadata_columns: list[str]
+    path: Path,
+    fmt: str,
+    source: dict[str, Any],
+    labels: dict[str, Any],
+    metadata_columns: list[str],
 ) -> Iterator[Record]:
     """Rows of a CSV/TSV; line numbers count the header and skipped lines."""
     with open_text(path) as handle:
@@ -160,14 +169,28 @@ def table_records(
     first_line = source["skip_lines"] + (2 if source["header"] else 1)
     for offset, values in enumerate(table.to_dict("records")):
         line = first_line + offset
-        record_id = values[source["id_column"]].strip() if "id_column" in source else f"{source['name']}_{line}"
+        record_id = (
+            values[source["id_column"]].strip()
+            if "id_column" in source
+            else f"{source['name']}_{line}"
+        )
         label = None
         if labels["from"] == "column":
             label = values[labels["column"]].strip()
         elif labels["from"] == "source":
             label = source["label"]
-        metadata = {**source.get("metadata", {}), **{c: values[c].strip() for c in metadata_columns}}
-        yield Record(record_id, values[source["sequence_column"]], label, source["name"], f"{path}, line {line}", metadata)
+        metadata = {
+            **source.get("metadata", {}),
+            **{c: values[c].strip() for c in metadata_columns},
+        }
+        yield Record(
+            record_id,
+            values[source["sequence_column"]],
+            label,
+            source["name"],
+            f"{path}, line {line}",
+            metadata,
+        )
 
 
 def side_table_labels(labels: dict[str, Any]) -> dict[str, str]:
@@ -183,7 +206,13 @@ def side_table_labels(labels: dict[str, Any]) -> dict[str, str]:
                 f"{path}: column '{labels[key]}' (labels.{key}) not found; columns are: "
                 f"{', '.join(table.columns)}"
             )
-    return dict(zip(table[labels["table_id_column"]].str.strip(), table[labels["table_label_column"]].str.strip(), strict=True))
+    return dict(
+        zip(
+            table[labels["table_id_column"]].str.strip(),
+            table[labels["table_label_column"]].str.strip(),
+            strict=True,
+        )
+    )
 
 
 def read_records(provenance: dict[str, Any], dataset: dict[str, Any]) -> Iterator[Record]:
@@ -209,7 +238,9 @@ def normalise(sequence: str) -> str:
     return re.sub(r"\s+", "", sequence).upper().rstrip("*")
 
 
-def invalid_reason(record: Record, alphabet: set[str], seen_ids: set[str]) -> tuple[str, str] | None:
+def invalid_reason(
+    record: Record, alphabet: set[str], seen_ids: set[str]
+) -> tuple[str, str] | None:
     """Why a record cannot be used, as (reason, detail), or None when it is fine."""
     if not record.sequence:
         return "empty_sequence", "record has no sequence"
@@ -242,8 +273,9 @@ def curate(
             reason, detail = problem
             if curate_config["on_invalid"] == "error":
                 raise InputError(
-                    f"{record.where}: {detail} (record '{record.id}', {reason}). Fix the file, or set "
-                    "curate.on_invalid: drop in config/config.yaml to drop such records into the ledger."
+                    f"{record.where}: {detail} (record '{record.id}', {reason}). Fix the file, "
+                    "or set curate.on_invalid: drop in config/config.yaml to drop such records "
+                    "into the ledger."
                 )
             ledger.drop(record.id, record.sequence, reason, f"{record.where}: {detail}")
             continue
@@ -258,10 +290,15 @@ def curate(
 
 def _as_table(records: list[Record], dataset: dict[str, Any]) -> pd.DataFrame:
     table = pd.DataFrame(
-        [{"id": r.id, "sequence": r.sequence, "label": r.label, "source": r.source, **r.metadata} for r in records],
+        [
+            {"id": r.id, "sequence": r.sequence, "label": r.label, "source": r.source, **r.metadata}
+            for r in records
+        ],
     )
     if table.empty:
-        raise InputError(f"dataset '{dataset['name']}': no usable records were read from its sources")
+        raise InputError(
+            f"dataset '{dataset['name']}': no usable records were read from its sources"
+        )
     for column, mapping in dataset["metadata"]["from_label"].items():
         table[column] = table["label"].map(mapping).fillna("unknown")
     return table.fillna("")
@@ -273,12 +310,19 @@ def _drop_duplicates(table: pd.DataFrame, ledger: Ledger) -> pd.DataFrame:
     conflicts = table[labels_per_sequence > 1]
     for row in conflicts.itertuples():
         others = sorted(set(conflicts.loc[conflicts["sequence"] == row.sequence, "label"]))
-        ledger.drop(row.id, row.sequence, "label_conflict", f"same sequence labelled {' and '.join(others)}")
+        ledger.drop(
+            row.id, row.sequence, "label_conflict", f"same sequence labelled {' and '.join(others)}"
+        )
     table = table[labels_per_sequence <= 1]
     first = table.groupby("sequence")["id"].transform("first")
     repeated = table[table["id"] != first]
     for row, kept_id in zip(repeated.itertuples(), first[repeated.index], strict=True):
-        ledger.drop(row.id, row.sequence, "exact_duplicate", f"same sequence and label as '{kept_id}', which is kept")
+        ledger.drop(
+            row.id,
+            row.sequence,
+            "exact_duplicate",
+            f"same sequence and label as '{kept_id}', which is kept",
+        )
     return table[table["id"] == first].reset_index(drop=True)
 
 
@@ -286,7 +330,8 @@ def _check_classes(table: pd.DataFrame, minimum: int, dataset: dict[str, Any]) -
     counts = table["label"].value_counts()
     if len(counts) < 2:
         raise InputError(
-            f"dataset '{dataset['name']}': only one class after curation ({', '.join(counts.index)}); "
+            f"dataset '{dataset['name']}': only one class after curation "
+            f"({', '.join(counts.index)}); "
             "a classifier needs at least two. Check the labels section of the dataset file."
         )
     small = counts[counts < minimum]
@@ -317,18 +362,28 @@ def _summary(
         "records_dropped": len(dropped),
         "dropped_per_reason": dropped["reason"].value_counts().to_dict(),
         "labels": table["label"].value_counts().sort_index().to_dict(),
-        "metadata_columns": [c for c in table.columns if c not in ("id", "sequence", "label", "source")],
+        "metadata_columns": [
+            c for c in table.columns if c not in ("id", "sequence", "label", "source")
+        ],
     }
 
 
 def write_outputs(
-    table: pd.DataFrame, ledger: pd.DataFrame, summary: dict[str, Any], sequences: Path, dropped: Path, summary_path: Path
+    table: pd.DataFrame,
+    ledger: pd.DataFrame,
+    summary: dict[str, Any],
+    sequences: Path,
+    dropped: Path,
+    summary_path: Path,
 ) -> None:
     write_tsv(sequences, table)
     write_tsv(dropped, ledger)
     write_json(summary_path, summary)
     log.info(
         "%d records read, %d kept, %d dropped %s; classes %s",
-        summary["records_read"], summary["records_kept"], summary["records_dropped"],
-        summary["dropped_per_reason"], summary["labels"],
+        summary["records_read"],
+        summary["records_kept"],
+        summary["records_dropped"],
+        summary["dropped_per_reason"],
+        summary["labels"],
     )

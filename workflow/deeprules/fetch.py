@@ -84,7 +84,9 @@ class Downloader:
                         "Check the address or raise fetch.retries in config/config.yaml."
                     ) from None
                 wait = self.backoff_seconds * 2**attempt
-                log.warning("%s: %s; retry %d/%d in %.1f s", url, error, attempt + 1, self.retries, wait)
+                log.warning(
+                    "%s: %s; retry %d/%d in %.1f s", url, error, attempt + 1, self.retries, wait
+                )
                 time.sleep(wait)
         raise AssertionError("unreachable")
 
@@ -123,7 +125,9 @@ class Downloader:
             if error.code in TRANSIENT_HTTP:
                 raise TransientError(f"HTTP {error.code} {error.reason}") from None
             part.unlink(missing_ok=True)
-            raise FetchError(f"{url}: HTTP {error.code} {error.reason}; check the address") from None
+            raise FetchError(
+                f"{url}: HTTP {error.code} {error.reason}; check the address"
+            ) from None
         except (URLError, TimeoutError, ConnectionError, http.client.HTTPException) as error:
             reason = getattr(error, "reason", error)
             if isinstance(error, URLError) and not isinstance(reason, (OSError, TimeoutError)):
@@ -288,7 +292,9 @@ def _fetch_accessions(
     if source["kind"] == "ena":
         url = f"{base.rstrip('/')}/fasta/{ids}"
     else:
-        params = urlencode({"db": source["database"], "id": ids, "rettype": "fasta", "retmode": "text"})
+        params = urlencode(
+            {"db": source["database"], "id": ids, "rettype": "fasta", "retmode": "text"}
+        )
         url = f"{base.rstrip('/')}/efetch.fcgi?{params}"
     path = folder / f"{source['kind']}.fasta"
     headers = downloader.fetch(url, path)
@@ -307,7 +313,9 @@ def _package_file(source: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
         ) from None
     path = Path(str(resource))
     if not path.is_file():
-        raise FetchError(f"source '{source['name']}': package '{package}' has no file '{source['path']}'")
+        raise FetchError(
+            f"source '{source['name']}': package '{package}' has no file '{source['path']}'"
+        )
     distribution = importlib.metadata.packages_distributions().get(package, [package])[0]
     version = importlib.metadata.version(distribution)
     return path, {"package": package, "distribution": distribution, "version": version}
@@ -350,7 +358,7 @@ def extract_member(archive: Path, member: str, target: Path) -> Path:
 
 
 def _extract_zip(archive: Path, target: Path) -> None:
-    """zipfile silently rewrites '../' names; we refuse them instead, as tarfile's data filter does."""
+    """zipfile silently rewrites '../' names; refuse them instead, as tarfile's data filter does."""
     root = target.resolve()
     with zipfile.ZipFile(archive) as zipped:
         for name in zipped.namelist():
@@ -373,7 +381,10 @@ def git_commit() -> str | None:
     here = Path(__file__).resolve().parent
     try:
         out = subprocess.run(
-            ["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+            ["git", "-C", str(here), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
         )
     except (OSError, subprocess.CalledProcessError):
         return None

@@ -9,11 +9,11 @@ rule curate:
             caption="../report/dropped.rst",
         ),
         summary="results/{dataset}/curate/summary.json",
-    params:
-        dataset=dataset_config,
     log:
         "results/{dataset}/logs/curate.log",
     conda:
         "../../envs/core.yaml"
+    params:
+        dataset=dataset_config,
     script:
         "../scripts/curate.py"

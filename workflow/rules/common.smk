@@ -28,3 +28,10 @@ def dataset_sources(wildcards):
     """What decides the download: a change here (and only here) refetches."""
     dataset = DATASETS[wildcards.dataset]
     return {key: dataset[key] for key in ("name", "sources", "allow_unpinned")}
+
+
+def dataset_curation(wildcards):
+    """What decides curation; split or model settings in the same file do not."""
+    dataset = DATASETS[wildcards.dataset]
+    keys = ("name", "sequence_type", "positive_class", "sources", "labels", "metadata")
+    return {key: dataset[key] for key in keys if key in dataset}

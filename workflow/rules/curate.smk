@@ -14,6 +14,6 @@ rule curate:
     conda:
         "../../envs/core.yaml"
     params:
-        dataset=dataset_config,
+        dataset=dataset_curation,
     script:
         "../scripts/curate.py"

@@ -14,9 +14,11 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/fetch.smk"
 include: "workflow/rules/curate.smk"
+include: "workflow/rules/explore.smk"
 
 
 rule all:
     default_target: True
     input:
         expand("results/{dataset}/curate/sequences.tsv", dataset=DATASETS),
+        expand("results/{dataset}/explore/gate.json", dataset=DATASETS),

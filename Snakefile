@@ -15,6 +15,8 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/fetch.smk"
 include: "workflow/rules/curate.smk"
 include: "workflow/rules/explore.smk"
+include: "workflow/rules/split.smk"
+include: "workflow/rules/cnn.smk"
 
 
 rule all:
@@ -22,3 +24,5 @@ rule all:
     input:
         expand("results/{dataset}/curate/sequences.tsv", dataset=DATASETS),
         expand("results/{dataset}/explore/gate.json", dataset=DATASETS),
+        expand("results/{dataset}/split/split_report.json", dataset=DATASETS),
+        expand("results/{dataset}/cnn/summary.json", dataset=DATASETS),

@@ -51,3 +51,28 @@ def explore_strict(wildcards):
 def run_seed(wildcards):
     """The run's seed: a param, so changing it reruns what it seeds."""
     return config["seed"]
+
+
+def cnn_settings(wildcards):
+    """Everything in the run config that changes the CNN (a change reruns the rule)."""
+    return {
+        "seed": config["seed"],
+        "deterministic": config["deterministic"],
+        "budget": config["budget"],
+        "cnn": config["cnn"],
+    }
+
+
+def cnn_tuner_dir(wildcards):
+    """Kept outside the rule's outputs so that a killed tuning job resumes from it."""
+    return f"results/{wildcards.dataset}/cnn/tuner"
+
+
+def cnn_gpus(wildcards):
+    """GPUs the job asks the cluster for (0 on a laptop)."""
+    return config["cnn"]["gpus"]
+
+
+def cnn_threads(wildcards):
+    """Threads of the CNN job (TensorFlow intra-op parallelism)."""
+    return config["cnn"]["threads"]

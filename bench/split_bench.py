@@ -1,0 +1,257 @@
+"""Benchmark of the split stage (issue 5): homology split vs cluster-then-split vs GraphPart.
+
+On the curated `amp` set at 0.3 identity over the longer sequence, each method's
+partitions are judged by ONE independent exhaustive search (deeprules.mmseqs,
+every cross-partition pair that can reach the threshold aligned): sequences
+kept, cross-partition pairs at or above the threshold, label share per
+partition, wall time and peak memory (each method runs in its own process).
+Then synthetic peptide families of growing size show how the time grows.
+
+    .venv/bin/python bench/split_bench.py                     # amp, all methods
+    .venv/bin/python bench/split_bench.py --graphpart-csv out.csv   # judge a GraphPart run
+    .venv/bin/python bench/split_bench.py --scale 10000 30000 --skip-amp
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "workflow"))
+
+from deeprules.io import read_tsv, write_tsv  # noqa: E402
+from deeprules.mmseqs import find_mmseqs, similar_pairs  # noqa: E402
+from deeprules.split import PARTITIONS  # noqa: E402
+
+AMP_CSV = REPO / ".venv/lib/python3.11/site-packages/modlamp/data/AMPvsUniProt.csv"
+CURATED = REPO / "results/amp/curate/sequences.tsv"
+THRESHOLD = 0.3
+
+
+def amp_table() -> pd.DataFrame:
+    """The curated amp set; without the curate output, the same cleaning done here."""
+    if CURATED.is_file():
+        return read_tsv(CURATED)
+    raw = pd.read_csv(AMP_CSV, skiprows=1, header=None, names=["sequence", "label"], dtype=str)
+    raw["sequence"] = raw["sequence"].str.strip().str.upper()
+    raw["label"] = raw["label"].str.strip().map({"1": "AMP", "0": "UniProt"})
+    conflicting = raw.groupby("sequence")["label"].nunique()
+    raw = raw.drop_duplicates()
+    raw = raw[raw["sequence"].map(conflicting) == 1].reset_index(drop=True)
+    raw.insert(0, "id", [f"amp{k:05d}" for k in range(len(raw))])
+    raw["source"] = "modlamp"
+    return raw
+
+
+def synthetic_table(n: int, seed: int = 0) -> pd.DataFrame:
+    """Peptide families (sizes ~ geometric) of 15-60 residues, 10-40 % substituted."""
+    rng = np.random.default_rng(seed)
+    letters = np.array(list("ACDEFGHIKLMNPQRSTVWY"))
+    rows: list[tuple[str, str]] = []
+    while len(rows) < n:
+        founder = rng.choice(letters, size=int(rng.integers(15, 61)))
+        label = "pos" if rng.random() < 0.5 else "neg"
+        for _ in range(min(int(rng.geometric(0.15)), n - len(rows))):
+            member = founder.copy()
+            changed = rng.random(len(member)) < rng.uniform(0.1, 0.4)
+            member[changed] = rng.choice(letters, size=int(changed.sum()))
+            rows.append(("".join(member), label))
+    table = pd.DataFrame(rows, columns=["sequence", "label"]).drop_duplicates("sequence")
+    table.insert(0, "id", [f"syn{k:06d}" for k in range(len(table))])
+    table["source"] = "synthetic"
+    return table.reset_index(drop=True)
+
+
+def run_method(sequences: Path, method: str, folder: Path) -> dict:
+    """Run one split method in a child process; wall time and peak RSS from wait4."""
+    code = f"""
+import sys
+from pathlib import Path
+sys.path.insert(0, {str(REPO / "workflow")!r})
+from deeprules.split import PARTITIONS, settings_from_config, split_dataset
+settings = settings_from_config(
+    {{"seed": 42, "split": {{"method": {method!r}}}}},
+    {{"name": "bench", "sequence_type": "protein"}},
+)
+folder = Path({str(folder)!r})
+outputs = {{k: folder / f"{{k}}.tsv" for k in (*PARTITIONS, "assignments", "dropped")}}
+outputs |= {{"report": folder / "split_report.json", "figure": folder / "identity.png"}}
+split_dataset(Path({str(sequences)!r}), settings, outputs, threads=2)
+"""
+    folder.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    process = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    if status != 0:
+        raise RuntimeError(f"{method} split failed (status {status})")
+    assignments = read_tsv(folder / "assignments.tsv")
+    report = json.loads((folder / "split_report.json").read_text())
+    return {
+        "partition": assignments.set_index("id")["partition"],
+        "seconds": seconds,
+        "cpu_seconds": usage.ru_utime + usage.ru_stime,
+        "peak_mb": usage.ru_maxrss / 1024,
+        "stage_timings": report["timings_s"],
+    }
+
+
+def run_graphpart(table: pd.DataFrame, folder: Path) -> dict:
+    """GraphPart 1.0.2 in mmseqs2 mode, longer-sequence identity, 0.70/0.15/0.15."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fasta = folder / "amp.fasta"
+    fasta.write_text(
+        "".join(
+            f">{i}|label={lab}\n{s}\n" for i, s, lab in table[["id", "sequence", "label"]].values
+        )
+    )
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(find_mmseqs()).parent}:{Path(sys.executable).parent}:{env['PATH']}"
+    command = [
+        str(Path(sys.executable).parent / "graphpart"), "mmseqs2", "-ff", str(fasta),
+        "-th", str(THRESHOLD), "-dn", "longest", "-te", "0.15", "-va", "0.15",
+        "-ln", "label", "-of", str(folder / "graphpart.csv"), "-tf", "one-minus",
+    ]  # fmt: skip
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        command, cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    if status != 0:
+        raise RuntimeError(f"GraphPart failed (status {status})")
+    result = graphpart_partition(folder / "graphpart.csv")
+    result |= {
+        "seconds": seconds,
+        "cpu_seconds": usage.ru_utime + usage.ru_stime,
+        "peak_mb": usage.ru_maxrss / 1024,
+    }
+    return result
+
+
+def graphpart_partition(csv: Path, fasta: Path | None = None, table=None) -> dict:
+    """GraphPart's clusters 0/1/2 are train/validation/test (largest is train). With the
+    FASTA GraphPart read, its ids are mapped to `table` ids through the sequences."""
+    out = pd.read_csv(csv, dtype={"AC": str})
+    sizes = out["cluster"].value_counts()
+    names = dict(zip(sizes.index, PARTITIONS, strict=True))
+    partition = out.set_index("AC")["cluster"].map(names)
+    if fasta is not None:
+        lines = fasta.read_text().split()
+        sequence_of = {h[1:].split("|")[0]: s for h, s in zip(lines[::2], lines[1::2], strict=True)}
+        id_of = table.set_index("sequence")["id"]
+        partition.index = id_of[[sequence_of[ac] for ac in partition.index]].to_numpy()
+    return {"partition": partition}
+
+
+def judge(table: pd.DataFrame, partition: pd.Series, workdir: Path) -> dict:
+    """The independent exhaustive search of every cross-partition pair."""
+    kept = table[table["id"].isin(partition.index)].copy()
+    kept["partition"] = kept["id"].map(partition)
+    cross = similar_pairs(
+        kept, "protein", THRESHOLD, "longer", workdir=workdir, threads=2, between="partition"
+    )
+    whole = table["label"].value_counts(normalize=True)
+    shares = {
+        name: kept.loc[kept["partition"] == name, "label"].value_counts(normalize=True)
+        for name in PARTITIONS
+    }
+    return {
+        "kept": len(kept),
+        "pairs_at_or_above": len(cross),
+        "pairs_exactly_at": int((cross["identity"] - THRESHOLD).abs().lt(1e-9).sum()),
+        "sizes": "/".join(str(int((kept["partition"] == p).sum())) for p in PARTITIONS),
+        "share_first_label": "/".join(
+            f"{shares[p].get(whole.index[0], 0):.3f}" for p in PARTITIONS
+        ),
+        "max_share_deviation_points": 100.0
+        * float(
+            max(abs(shares[p].reindex(whole.index, fill_value=0) - whole).max() for p in PARTITIONS)
+        ),
+    }
+
+
+def print_table(rows: list[dict]) -> None:
+    frame = pd.DataFrame(rows)
+    print(frame.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--graphpart", action="store_true", help="run GraphPart (slow)")
+    parser.add_argument("--graphpart-csv", type=Path, help="judge an existing GraphPart output")
+    parser.add_argument("--graphpart-fasta", type=Path, help="the FASTA that GraphPart read")
+    parser.add_argument("--methods", nargs="*", default=["homology", "cluster"])
+    parser.add_argument("--skip-amp", action="store_true")
+    parser.add_argument("--scale", type=int, nargs="*", default=[], help="synthetic sizes")
+    args = parser.parse_args()
+    print(f"machine: {os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f}")
+    with tempfile.TemporaryDirectory(prefix="split-bench-") as scratch:
+        scratch = Path(scratch)
+        if not args.skip_amp:
+            table = amp_table()
+            sequences = scratch / "amp.tsv"
+            write_tsv(sequences, table)
+            print(
+                f"amp: {len(table)} sequences, label shares "
+                f"{table['label'].value_counts(normalize=True).round(3).to_dict()}"
+            )
+            rows = []
+            for method in args.methods:
+                result = run_method(sequences, method, scratch / method)
+                rows.append(
+                    {
+                        "method": method,
+                        **judge(table, result["partition"], scratch),
+                        "wall_s": result["seconds"],
+                        "cpu_s": result["cpu_seconds"],
+                        "peak_mb": result["peak_mb"],
+                    }
+                )
+                print(f"{method} stage timings: {result['stage_timings']}")
+            graphpart = None
+            if args.graphpart:
+                graphpart = run_graphpart(table, scratch / "graphpart")
+            elif args.graphpart_csv:
+                graphpart = graphpart_partition(args.graphpart_csv, args.graphpart_fasta, table)
+            if graphpart is not None:
+                rows.append(
+                    {
+                        "method": "GraphPart 1.0.2",
+                        **judge(table, graphpart["partition"], scratch),
+                        "wall_s": graphpart.get("seconds", float("nan")),
+                        "cpu_s": graphpart.get("cpu_seconds", float("nan")),
+                        "peak_mb": graphpart.get("peak_mb", float("nan")),
+                    }
+                )
+            print_table(rows)
+        scale_rows = []
+        for n in args.scale:
+            table = synthetic_table(n)
+            sequences = scratch / f"synthetic{n}.tsv"
+            write_tsv(sequences, table)
+            result = run_method(sequences, "homology", scratch / f"synthetic{n}")
+            report = json.loads((scratch / f"synthetic{n}" / "split_report.json").read_text())
+            scale_rows.append({
+                "sequences": len(table), "search": report["similarity_search"].split(":")[0],
+                "kept": report["sequences"]["kept"],
+                "pairs": report["verification"]["pairs_at_or_above_threshold"],
+                "wall_s": result["seconds"], "cpu_s": result["cpu_seconds"],
+                "peak_mb": result["peak_mb"], **report["timings_s"],
+            })  # fmt: skip
+        if scale_rows:
+            print_table(scale_rows)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,296 @@
+"""CNN stage: encoding, padding without a length shortcut, determinism, tuning, resume, workers.
+
+Everything runs on planted-motif DNA made here: "bound" sequences carry the
+CRE motif TGACGTCA at a random place in random background, "unbound" do not.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import keras_tuner as kt
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from deeprules import cnn, encoding
+from deeprules.config import validate_run_config
+from deeprules.io import InputError, read_json, read_tsv, write_json, write_tsv
+
+MOTIF = "TGACGTCA"
+OUTPUT_NAMES = {
+    "model": "model.keras",
+    "hyperparameters": "best_hyperparameters.json",
+    "predictions": "predictions.tsv",
+    "trials": "trials.tsv",
+    "curves": "training_curves.png",
+    "summary": "summary.json",
+}
+DATASET = {"name": "cre", "sequence_type": "dna", "positive_class": "bound"}
+TINY_SPACE = {"conv_blocks": [1], "filters": [8], "kernel_size": [9], "dense_units": [0]}
+
+
+def planted_motif_table(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for index in range(n):
+        bases = list(rng.choice(list("ACGT"), int(rng.integers(40, 80))))
+        label = "bound" if index % 2 else "unbound"
+        if label == "bound":
+            start = int(rng.integers(0, len(bases) - len(MOTIF)))
+            bases[start : start + len(MOTIF)] = MOTIF
+        rows.append(
+            {"id": f"s{seed}_{index}", "sequence": "".join(bases), "label": label, "source": "test"}
+        )
+    return pd.DataFrame(rows).assign(component=lambda t: t["id"])
+
+
+def stage_inputs(workdir: Path, trials: int, n_train: int = 300, **cnn: object) -> dict:
+    """Arguments of cnn.run_stage for a planted-motif dataset in `workdir`."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    write_tsv(workdir / "train.tsv", planted_motif_table(n_train, seed=1))
+    write_tsv(workdir / "tune.tsv", planted_motif_table(120, seed=2))
+    config = validate_run_config(
+        {"datasets": ["cre"], "budget": {"trials": trials}, "cnn": {"threads": 2, **cnn}}
+    )
+    return {
+        "log_file": str(workdir / "cnn.log"),
+        "train_path": str(workdir / "train.tsv"),
+        "tune_path": str(workdir / "tune.tsv"),
+        "dataset": DATASET,
+        "config": config,
+        "outputs": {key: str(workdir / "out" / name) for key, name in OUTPUT_NAMES.items()},
+        "tuner_dir": str(workdir / "tuner"),
+        "threads": 2,
+    }
+
+
+def runs_by_trial(tuner_dir: str) -> dict[str, list[dict]]:
+    return {trial["trial_id"]: trial["runs"] for trial in cnn.read_trials(tuner_dir)}
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """Live processes whose command line contains `text` (zombies excluded)."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            state = (proc / "stat").read_text().split(") ")[1].split()[0]
+        except OSError:
+            continue
+        if text in command and state != "Z":
+            found.append(int(proc.name))
+    return found
+
+
+# --------------------------------------------------------------------------- encoding
+
+
+def test_one_hot_rows_padding_ambiguity_and_truncation():
+    x = encoding.one_hot(["ACGTRN", "GGXZ", "AC"], "dna", length=5)
+    assert x.shape == (3, 5, 4)
+    np.testing.assert_array_equal(x[0, :4], np.eye(4))  # A C G T
+    np.testing.assert_array_equal(x[0, 4], [0.5, 0, 0.5, 0])  # R = A or G; N truncated away
+    np.testing.assert_array_equal(x[1, 2], [0.25] * 4)  # X is not a nucleotide code: uniform
+    np.testing.assert_array_equal(x[2, 2:], 0)  # padding is the only all-zero row
+    protein = encoding.one_hot(["MKX"], "protein", length=3)
+    assert protein.shape == (1, 3, 20)
+    np.testing.assert_allclose(protein[0, 2], 1 / 20)
+    assert encoding.choose_length([10, 20, 30, 40], None, 0.5) == 25
+    assert encoding.choose_length([10, 20], 7, 1.0) == 7
+
+
+def _model(mask_padding: bool, length: int) -> keras.Model:
+    hp = kt.HyperParameters()
+    hp.values = {"conv_blocks": 2, "pool_size": 2, "dilation": 2}
+    keras.utils.set_random_seed(0)
+    model = cnn.build_model(
+        hp,
+        length,
+        4,
+        classes=2,
+        space=validate_run_config({"datasets": ["x"]})["cnn"]["search_space"],
+        mask_padding=mask_padding,
+    )
+    for layer in model.layers:  # non-zero biases, as after training: padding now matters
+        if isinstance(layer, keras.layers.Conv1D):
+            layer.bias.assign(np.full(layer.bias.shape, 0.3, dtype="float32"))
+    return model
+
+
+def test_padding_gives_no_length_shortcut():
+    sequences = planted_motif_table(8, seed=3)["sequence"].tolist()
+    short, long = 80, 160
+    masked_short, masked_long = _model(True, short), _model(True, long)
+    masked_long.set_weights(masked_short.get_weights())
+    np.testing.assert_allclose(
+        masked_short.predict(encoding.one_hot(sequences, "dna", short), verbose=0),
+        masked_long.predict(encoding.one_hot(sequences, "dna", long), verbose=0),
+        atol=1e-5,
+    )
+    plain_short, plain_long = _model(False, short), _model(False, long)
+    plain_long.set_weights(plain_short.get_weights())
+    difference = np.abs(
+        plain_short.predict(encoding.one_hot(sequences, "dna", short), verbose=0)
+        - plain_long.predict(encoding.one_hot(sequences, "dna", long), verbose=0)
+    )
+    assert difference.max() > 1e-4  # without the mask, padding is visible
+
+
+def test_three_classes_get_softmax_and_one_score_per_class():
+    space = validate_run_config({"datasets": ["x"]})["cnn"]["search_space"]
+    model = cnn.build_model(kt.HyperParameters(), 30, 20, classes=3, space=space)
+    assert model.output_shape == (None, 3)
+    table = pd.DataFrame(
+        {"id": list("uvwxyz"), "sequence": ["MKVLAAGIKK"] * 6, "label": ["a", "b", "c"] * 2}
+    )
+    part = cnn.encode_partition(table, ["a", "b", "c"], "protein", 30, "test table")
+    predictions = cnn.predictions_table(
+        model, {"tune": part}, ["a", "b", "c"], encoding.token_table("protein")
+    )
+    assert {"score", "predicted", "score_a", "score_b", "score_c"} <= set(predictions)
+    totals = predictions[["score_a", "score_b", "score_c"]].sum(axis=1)
+    np.testing.assert_allclose(totals, 1, atol=1e-5)
+
+
+def test_bad_input_names_the_file_and_column(tmp_path):
+    inputs = stage_inputs(tmp_path, trials=2)
+    write_tsv(inputs["train_path"], planted_motif_table(20, 1).rename(columns={"label": "class"}))
+    with pytest.raises(InputError, match=r"train\.tsv.*'label'"):
+        cnn.prepare(**{k: v for k, v in inputs.items() if k != "log_file"})
+
+
+# --------------------------------------------------------------------------- determinism
+
+
+def test_same_seed_gives_identical_weights(tmp_path):
+    inputs = stage_inputs(tmp_path, trials=1, n_train=120, max_epochs=2)
+    spec = cnn.prepare(**{k: v for k, v in inputs.items() if k != "log_file"})
+    cnn.configure_tensorflow(spec, threads=0)  # threads are fixed once TensorFlow started
+    train, tune = cnn.load_partitions(spec)
+    values = {"conv_blocks": 2, "filters": 8, "dropout": 0.3, "batch_size": 32}
+    first, _ = cnn.refit(spec, values, train, tune)
+    second, _ = cnn.refit(spec, values, train, tune)
+    for a, b in zip(first.get_weights(), second.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(
+        first.get_weights()[0],
+        cnn.refit({**spec, "seed": spec["seed"] + 1}, values, train, tune)[0].get_weights()[0],
+    )
+
+
+# --------------------------------------------------------------------------- the stage
+
+
+@pytest.fixture(scope="module")
+def tuned(tmp_path_factory):
+    """The whole stage on planted-motif DNA, with reverse-complement augmentation."""
+    workdir = tmp_path_factory.mktemp("tuned")
+    inputs = stage_inputs(workdir, trials=5, max_epochs=6, reverse_complement=True)
+    cnn.run_stage(**inputs)
+    return inputs
+
+
+def test_tuned_cnn_finds_the_planted_motif(tuned):
+    predictions = read_tsv(tuned["outputs"]["predictions"])
+    assert set(predictions["partition"]) == {"train", "tune"}
+    assert set(predictions["model"]) == {"cnn"}
+    tune = predictions[predictions["partition"] == "tune"]
+    assert roc_auc_score(tune["label"] == "bound", tune["score"].astype(float)) >= 0.95
+    summary = read_json(tuned["outputs"]["summary"])
+    assert summary["final_model"]["tune_auroc"] >= 0.95
+    assert summary["device"]["used"].startswith(("CPU", "GPU"))
+    assert summary["encoding"]["reverse_complement_augmentation"] is True
+
+
+def test_every_trial_is_exported_and_the_model_reloads(tuned):
+    trials = read_tsv(tuned["outputs"]["trials"])
+    assert len(trials) == 5  # exactly budget.trials, also under Hyperband
+    assert set(trials["status"]) == {"COMPLETED"}
+    assert {"best_epoch", "tune_auroc", "train_auroc", "seconds", "learning_rate"} <= set(trials)
+    best = read_json(tuned["outputs"]["hyperparameters"])
+    assert best["tune_auc"] == pytest.approx(trials["tune_auc"].astype(float).max())
+    model = keras.models.load_model(tuned["outputs"]["model"])
+    predictions = read_tsv(tuned["outputs"]["predictions"])
+    tune = predictions[predictions["partition"] == "tune"]
+    sequences = read_tsv(tuned["tune_path"]).set_index("id").loc[tune["id"], "sequence"]
+    length = read_json(tuned["outputs"]["summary"])["encoding"]["length"]
+    scores = model.predict(encoding.one_hot(sequences.tolist(), "dna", length), verbose=0)
+    np.testing.assert_allclose(scores[:, 0], tune["score"].astype(float), atol=1e-5)
+    assert Path(tuned["outputs"]["curves"]).stat().st_size > 10_000
+
+
+def test_killed_search_resumes_without_repeating_finished_trials(tmp_path):
+    inputs = stage_inputs(tmp_path, trials=5, max_epochs=2, search_space=TINY_SPACE)
+    spec = cnn.prepare(**{k: v for k, v in inputs.items() if k != "log_file"})
+    job = Path(spec["tuner_dir"]) / "job.json"
+    job.parent.mkdir(parents=True)
+    write_json(job, spec)
+    with open(tmp_path / "killed.log", "w") as log:
+        first = subprocess.Popen(
+            [sys.executable, "-m", "deeprules.cnn", "stage", str(job)],
+            env=cnn.child_environment(spec),
+            stdout=log,
+            stderr=log,
+        )
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and first.poll() is None:
+            runs = (
+                runs_by_trial(spec["tuner_dir"])
+                if Path(spec["tuner_dir"], "search").exists()
+                else {}
+            )
+            if sum(r[-1]["finished"] for r in runs.values()) >= 2:
+                break
+            time.sleep(0.2)
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    before = {
+        trial: runs
+        for trial, runs in runs_by_trial(spec["tuner_dir"]).items()
+        if runs[-1]["finished"]
+    }
+    assert 2 <= len(before) < 5, "the kill must land mid-search"
+    assert not Path(inputs["outputs"]["summary"]).exists()
+
+    cnn.run_stage(**inputs)  # the rerun Snakemake would do
+
+    after = runs_by_trial(spec["tuner_dir"])
+    assert len(after) == 5
+    for trial, runs in before.items():
+        assert after[trial] == runs, f"finished trial {trial} was run again"
+    assert all(runs[-1]["finished"] for runs in after.values())
+    assert sum(len(runs) for runs in after.values()) <= 6  # at most the interrupted one twice
+    assert read_json(inputs["outputs"]["summary"])["tuning"]["resumed"] is True
+
+
+def test_chief_and_two_workers_run_every_trial_once(tmp_path):
+    inputs = stage_inputs(
+        tmp_path, trials=4, n_train=120, max_epochs=1, workers=2, search_space=TINY_SPACE
+    )
+    cnn.run_stage(**inputs)
+    runs = runs_by_trial(inputs["tuner_dir"])
+    assert len(runs) == 4
+    assert all(len(trial_runs) == 1 and trial_runs[0]["finished"] for trial_runs in runs.values())
+    assert {r[0]["tuner_id"] for r in runs.values()} <= {"tuner0", "tuner1"}
+    assert "chief on 127.0.0.1" in Path(inputs["log_file"]).read_text()
+    assert processes_mentioning(str(Path(inputs["tuner_dir"]) / "job.json")) == []
+    assert len(read_tsv(inputs["outputs"]["trials"])) == 4
+
+
+@pytest.mark.parametrize("tuner", ["bayesian", "random"])
+def test_bayesian_and_random_search_run_exactly_the_budget(tmp_path, tuner):
+    inputs = stage_inputs(
+        tmp_path, trials=2, n_train=80, max_epochs=1, tuner=tuner, search_space=TINY_SPACE
+    )
+    spec = cnn.prepare(**{k: v for k, v in inputs.items() if k != "log_file"})
+    cnn.search(spec)
+    runs = runs_by_trial(spec["tuner_dir"])
+    assert len(runs) == 2
+    assert all(len(r) == 1 and r[0]["finished"] for r in runs.values())

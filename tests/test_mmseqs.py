@@ -1,0 +1,122 @@
+"""deeprules.mmseqs with the real MMseqs2 binary: identities are exact and no pair is missed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from deeprules.io import InputError
+from deeprules.mmseqs import cluster_ids, find_mmseqs, mmseqs_version, similar_pairs
+
+AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"
+
+
+def random_protein(rng: np.random.Generator, length: int) -> str:
+    return "".join(rng.choice(list(AMINO_ACIDS), size=length))
+
+
+def substitute(sequence: str, positions: list[int]) -> str:
+    """Change the residue at each position to a different amino acid (no gaps)."""
+    letters = list(sequence)
+    for p in positions:
+        letters[p] = "W" if letters[p] != "W" else "C"
+    return "".join(letters)
+
+
+def table(sequences: list[str]) -> pd.DataFrame:
+    return pd.DataFrame({"id": [f"s{k:03d}" for k in range(len(sequences))], "sequence": sequences})
+
+
+def test_binary_found_and_version_recorded():
+    binary = find_mmseqs()
+    assert binary.endswith("mmseqs")
+    assert mmseqs_version(binary).strip()
+
+
+def test_identity_is_exact_and_at_or_above_counts(tmp_path):
+    rng = np.random.default_rng(0)
+    base = random_protein(rng, 60)
+    variant = substitute(base, list(range(2, 60, 5)))  # 48 of 60 identical = 0.8
+    unrelated = random_protein(rng, 60)
+    data = table([base, variant, unrelated])
+    exactly = similar_pairs(data, "protein", 0.8, workdir=tmp_path)
+    assert exactly.to_dict("records") == [{"query": "s000", "target": "s001", "identity": 0.8}]
+    above = similar_pairs(data, "protein", 0.8 + 1e-6, workdir=tmp_path)
+    assert above.empty
+
+
+def test_denominator_decides_identity_of_a_fragment(tmp_path):
+    rng = np.random.default_rng(1)
+    long = random_protein(rng, 40)
+    data = table([long, long[10:30]])  # a 20-residue fragment of a 40-residue peptide
+    shorter = similar_pairs(data, "protein", 0.3, "shorter", workdir=tmp_path)
+    longer = similar_pairs(data, "protein", 0.3, "longer", workdir=tmp_path)
+    assert shorter["identity"].tolist() == [1.0]
+    assert longer["identity"].tolist() == [0.5]
+    covered = similar_pairs(data, "protein", 0.3, "shorter", min_coverage=0.6, workdir=tmp_path)
+    assert covered.empty  # the alignment covers only half of the longer peptide
+
+
+def test_planted_family_pairs_all_found_and_each_once(tmp_path):
+    rng = np.random.default_rng(2)
+    sequences = []
+    for _ in range(5):
+        seed = random_protein(rng, 50)
+        for _ in range(4):
+            positions = rng.choice(50, size=5, replace=False).tolist()
+            sequences.append(substitute(seed, positions))
+    sequences += [random_protein(rng, 50) for _ in range(20)]
+    pairs = similar_pairs(table(sequences), "protein", 0.7, workdir=tmp_path, threads=2)
+    family = {f"s{k:03d}": k // 4 for k in range(20)}
+    expected = {(a, b) for a in family for b in family if a < b and family[a] == family[b]}
+    assert set(zip(pairs["query"], pairs["target"], strict=True)) == expected
+    assert (pairs["query"] < pairs["target"]).all()
+    assert pairs["identity"].between(0.7, 1.0).all()
+
+
+def test_between_searches_only_pairs_across_groups(tmp_path):
+    rng = np.random.default_rng(3)
+    seed = random_protein(rng, 50)
+    data = table([seed, substitute(seed, [1, 2]), substitute(seed, [3, 4])])
+    data["group"] = ["a", "a", "b"]
+    pairs = similar_pairs(data, "protein", 0.5, workdir=tmp_path, between="group")
+    assert set(zip(pairs["query"], pairs["target"], strict=True)) == {
+        ("s000", "s002"),
+        ("s001", "s002"),
+    }
+
+
+def test_nucleotides_are_compared_on_both_strands(tmp_path):
+    rng = np.random.default_rng(4)
+    forward = "".join(rng.choice(list("ACGT"), size=120))
+    reverse_complement = forward[::-1].translate(str.maketrans("ACGT", "TGCA"))
+    unrelated = "".join(rng.choice(list("ACGT"), size=120))
+    data = table([forward, reverse_complement, unrelated])
+    pairs = similar_pairs(data, "dna", 0.8, workdir=tmp_path)
+    assert pairs.to_dict("records") == [{"query": "s000", "target": "s001", "identity": 1.0}]
+    prefiltered = similar_pairs(data, "dna", 0.8, workdir=tmp_path, exhaustive=False)
+    assert prefiltered[["query", "target"]].values.tolist() == [["s000", "s001"]]
+
+
+def test_cluster_ids_group_a_family(tmp_path):
+    rng = np.random.default_rng(5)
+    seed = random_protein(rng, 50)
+    data = table([seed, substitute(seed, [1, 2, 3]), random_protein(rng, 50)])
+    clusters = cluster_ids(data, "protein", 0.5, workdir=tmp_path)
+    assert clusters.iloc[0] == clusters.iloc[1] != clusters.iloc[2]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"min_identity": 0.0}, "threshold"),
+        ({"min_identity": 1.2}, "threshold"),
+        ({"denominator": "mean"}, "denominator"),
+        ({"sequence_type": "peptide"}, "sequence_type"),
+    ],
+)
+def test_bad_arguments_are_named(arguments, message, tmp_path):
+    call = {"sequence_type": "protein", "min_identity": 0.5} | arguments
+    with pytest.raises(InputError, match=message):
+        similar_pairs(table(["ACDEFGHIK", "ACDEFGHIK"]), workdir=tmp_path, **call)

@@ -1,0 +1,38 @@
+# CNN tuned with Keras Tuner on train vs tune (Tips 3, 5, 6). The tuner
+# directory results/{dataset}/cnn/tuner/ is not an output on purpose: Snakemake
+# deletes the outputs of a failed job, and this folder lets a killed job resume.
+
+
+rule cnn:
+    input:
+        train="results/{dataset}/split/train.tsv",
+        tune="results/{dataset}/split/tune.tsv",
+        gate="results/{dataset}/explore/gate.json",
+    output:
+        model="results/{dataset}/cnn/model.keras",
+        hyperparameters="results/{dataset}/cnn/best_hyperparameters.json",
+        predictions="results/{dataset}/cnn/predictions.tsv",
+        trials=report(
+            "results/{dataset}/cnn/trials.tsv",
+            category="CNN",
+            caption="../report/cnn_trials.rst",
+        ),
+        curves=report(
+            "results/{dataset}/cnn/training_curves.png",
+            category="CNN",
+            caption="../report/cnn_curves.rst",
+        ),
+        summary="results/{dataset}/cnn/summary.json",
+    log:
+        "results/{dataset}/logs/cnn.log",
+    conda:
+        "../../envs/tensorflow-gpu.yaml"
+    threads: cnn_threads
+    resources:
+        gpu=cnn_gpus,
+    params:
+        dataset=dataset_config,
+        settings=cnn_settings,
+        tuner_dir=cnn_tuner_dir,
+    script:
+        "../scripts/cnn.py"

@@ -1,0 +1,32 @@
+# Split: train / tune / test with no cross-partition pair at or above the identity
+# threshold (Tip 7), checked by an independent search. Only evaluate may list test.tsv.
+
+
+rule split:
+    input:
+        sequences="results/{dataset}/curate/sequences.tsv",
+    output:
+        train="results/{dataset}/split/train.tsv",
+        tune="results/{dataset}/split/tune.tsv",
+        test="results/{dataset}/split/test.tsv",
+        assignments="results/{dataset}/split/assignments.tsv",
+        dropped=report(
+            "results/{dataset}/split/dropped.tsv",
+            category="Split",
+            caption="../report/split_dropped.rst",
+        ),
+        report="results/{dataset}/split/split_report.json",
+        figure=report(
+            "results/{dataset}/split/identity.png",
+            category="Split",
+            caption="../report/split_identity.rst",
+        ),
+    log:
+        "results/{dataset}/logs/split.log",
+    conda:
+        "../../envs/mmseqs2.yaml"
+    threads: 8
+    params:
+        dataset=dataset_config,
+    script:
+        "../scripts/split.py"

@@ -16,7 +16,10 @@ include: "workflow/rules/fetch.smk"
 include: "workflow/rules/curate.smk"
 include: "workflow/rules/explore.smk"
 include: "workflow/rules/split.smk"
+include: "workflow/rules/baselines.smk"
 include: "workflow/rules/cnn.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/interpret.smk"
 
 
 rule all:
@@ -25,4 +28,7 @@ rule all:
         expand("results/{dataset}/curate/sequences.tsv", dataset=DATASETS),
         expand("results/{dataset}/explore/gate.json", dataset=DATASETS),
         expand("results/{dataset}/split/split_report.json", dataset=DATASETS),
+        expand("results/{dataset}/baselines/summary.tsv", dataset=DATASETS),
         expand("results/{dataset}/cnn/summary.json", dataset=DATASETS),
+        expand("results/{dataset}/evaluate/metrics.json", dataset=DATASETS),
+        expand("results/{dataset}/interpret/summary.json", dataset=DATASETS),

@@ -76,3 +76,23 @@ def cnn_gpus(wildcards):
 def cnn_threads(wildcards):
     """Threads of the CNN job (TensorFlow intra-op parallelism)."""
     return config["cnn"]["threads"]
+
+
+# Controls fitted beside the tuned families (as deeprules.baselines.CONTROLS).
+BASELINE_CONTROLS = ["control_majority", "control_shuffled", "control_shortcut"]
+
+
+def baseline_files(folder, suffix):
+    """One file per model: every enabled family, then the three controls."""
+    models = [*config["baselines"]["families"], *BASELINE_CONTROLS]
+    return expand(
+        "results/{{dataset}}/baselines/{folder}/{model}.{suffix}",
+        folder=folder,
+        model=models,
+        suffix=suffix,
+    )
+
+
+def baselines_settings(wildcards):
+    """What decides the models: seed, the shared trial budget and the baselines section."""
+    return {key: config[key] for key in ("seed", "budget", "baselines")}

@@ -1,0 +1,301 @@
+"""Baselines: tuned families beat the controls on a planted motif; test is never opened."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import REPO, SNAKEMAKE, write_yaml
+
+from deeprules.baselines import (
+    CONTROLS,
+    FAMILIES,
+    Fitted,
+    Settings,
+    Task,
+    chance_auroc_error,
+    run_baselines,
+    shuffled_warning,
+)
+from deeprules.config import validate_run_config
+from deeprules.features import KmerFrequencies, PhysicochemicalDescriptors, ShortcutFeatures
+from deeprules.io import InputError, read_json, read_tsv, write_tsv
+
+MOTIFS = {"bound": "TATAAT", "enhancer": "GGATCC"}
+OPENED: list[str] = []
+RECORDING = {"on": False}
+
+
+def _record_opens(event: str, args: tuple) -> None:
+    if RECORDING["on"] and event == "open" and isinstance(args[0], str | Path):
+        OPENED.append(str(args[0]))
+
+
+sys.addaudithook(_record_opens)
+
+
+def partition(count: int, seed: int, classes: tuple[str, ...], prefix: str) -> pd.DataFrame:
+    """Random DNA; every class but the first carries its motif at a random position.
+
+    Each sequence is its own homology component, as an identity split of random
+    sequences would leave it.
+    """
+    rng = np.random.default_rng(seed)
+    rows = []
+    for index in range(count):
+        label = classes[index % len(classes)]
+        letters = rng.choice(list("ACGT"), 50)
+        motif = MOTIFS.get(label)
+        if motif:
+            start = rng.integers(0, 50 - len(motif))
+            letters[start : start + len(motif)] = list(motif)
+        rows.append(
+            {
+                "id": f"{prefix}{index}",
+                "sequence": "".join(letters),
+                "label": label,
+                "source": "synthetic",
+                "component": f"{prefix}{index}",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def make_split(folder: Path, classes=("background", "bound"), train=240, tune=120) -> Path:
+    """train.tsv, tune.tsv and a test.tsv the stage must never open."""
+    write_tsv(folder / "train.tsv", partition(train, 1, classes, "tr"))
+    write_tsv(folder / "tune.tsv", partition(tune, 2, classes, "tu"))
+    write_tsv(folder / "test.tsv", partition(tune, 3, classes, "te"))
+    return folder
+
+
+def run_config(trials: int = 2, **baselines) -> dict:
+    baselines.setdefault("kmer_sizes", {"dna": [1, 2, 3]})
+    return validate_run_config(
+        {"datasets": ["toy"], "seed": 3, "budget": {"trials": trials}, "baselines": baselines}
+    )
+
+
+DNA = {"sequence_type": "dna", "positive_class": "bound"}
+
+
+@pytest.fixture(scope="module")
+def stage(tmp_path_factory) -> Path:
+    """Every family, 2 trials each, on a planted-motif set, recording every file opened."""
+    folder = make_split(tmp_path_factory.mktemp("split"))
+    out = folder.parent / "baselines"
+    OPENED.clear()
+    RECORDING["on"] = True
+    try:
+        run_baselines(folder / "train.tsv", folder / "tune.tsv", DNA, run_config(), out, threads=2)
+    finally:
+        RECORDING["on"] = False
+    return out
+
+
+def test_best_baseline_beats_shuffled_label_control(stage):
+    summary = read_tsv(stage / "summary.tsv").set_index("model")
+    auroc = summary["auroc"].astype(float)
+    best = summary[summary["kind"] == "tuned"]["mcc"].astype(float).idxmax()
+    assert auroc[best] > 0.9
+    assert abs(auroc["control_shuffled"] - 0.5) <= 0.15
+    assert auroc[best] - auroc["control_shuffled"] > 0.3
+    assert float(summary.loc["control_majority", "mcc"]) == 0.0
+    assert summary["rank"].astype(int).tolist() == list(range(1, len(summary) + 1))
+    summary_json = read_json(stage / "summary.json")
+    assert summary_json["warnings"] == []
+    aurocs = summary_json["shuffled_control_aurocs"]
+    assert len(aurocs) == 5 and aurocs[0] == pytest.approx(auroc["control_shuffled"], abs=1e-6)
+    assert abs(np.mean(aurocs) - 0.5) <= 0.1
+
+
+def test_stage_never_opens_the_test_partition(stage):
+    names = {Path(p).name for p in OPENED}
+    assert {"train.tsv", "tune.tsv"} <= names
+    assert "test.tsv" not in names
+    predictions = read_tsv(stage / "predictions.tsv")
+    assert set(predictions["partition"]) == {"train", "tune"}
+    assert not predictions["id"].str.startswith("te").any()
+
+
+def test_every_family_gets_exactly_the_trial_budget(stage):
+    trials = read_tsv(stage / "trials.tsv")
+    assert trials.groupby("family").size().to_dict() == dict.fromkeys(FAMILIES, 2)
+    assert {"params", "score", "auroc", "auprc", "fit_seconds"} <= set(trials.columns)
+    assert all(isinstance(json.loads(p), dict) for p in trials["params"])
+
+
+def test_saved_models_take_sequences_and_give_probabilities(stage):
+    tune = partition(20, 9, ("background", "bound"), "new")
+    for name in (*FAMILIES, *CONTROLS):
+        model = joblib.load(stage / "models" / f"{name}.joblib")
+        probabilities = model.predict_proba(np.asarray(tune["sequence"], dtype=object))
+        assert probabilities.shape == (20, 2)
+        np.testing.assert_allclose(probabilities.sum(axis=1), 1.0)
+        assert list(model.classes_) == ["background", "bound"]
+        assert read_json(stage / "params" / f"{name}.json")["model"] == name
+
+
+def test_random_split_is_reported_beside_the_homology_split(stage):
+    inflation = read_json(stage / "inflation.json")
+    assert inflation["family"] in FAMILIES
+    assert set(inflation["homology_split"]) == set(inflation["random_split"])
+    gap = inflation["random_split"]["mcc"] - inflation["homology_split"]["mcc"]
+    assert inflation["inflation"]["mcc"] == pytest.approx(gap)
+    assert (stage / "inflation.png").stat().st_size > 0
+
+
+def test_multiclass_scores_every_class_and_ranks_by_macro_f1(tmp_path):
+    classes = ("background", "bound", "enhancer")
+    folder = make_split(tmp_path / "split", classes=classes, train=180, tune=90)
+    config = run_config(families=["logistic_regression", "naive_bayes"])
+    summary = run_baselines(
+        folder / "train.tsv", folder / "tune.tsv", {"sequence_type": "dna"}, config, tmp_path / "b"
+    )
+    assert summary["primary_metric"] == "macro_f1" and summary["positive_class"] is None
+    predictions = read_tsv(tmp_path / "b/predictions.tsv")
+    columns = [f"score_{c}" for c in classes]
+    assert "score" not in predictions.columns
+    np.testing.assert_allclose(predictions[columns].astype(float).sum(axis=1), 1.0)
+    best = summary["models"][summary["best_tuned"]["model"]]["tune"]
+    assert best["macro_f1"] > 0.6  # chance is 1/3
+
+
+def test_same_seed_gives_identical_trials_and_scores(tmp_path):
+    folder = make_split(tmp_path / "split", train=120, tune=60)
+    config = run_config(trials=3, families=["random_forest", "logistic_regression"])
+    runs = []
+    for name in ("first", "second"):
+        run_baselines(folder / "train.tsv", folder / "tune.tsv", DNA, config, tmp_path / name)
+        trials = read_tsv(tmp_path / name / "trials.tsv").drop(columns="fit_seconds")
+        summary = read_tsv(tmp_path / name / "summary.tsv").drop(columns="fit_seconds")
+        runs.append((trials, summary))
+    pd.testing.assert_frame_equal(runs[0][0], runs[1][0])
+    pd.testing.assert_frame_equal(runs[0][1], runs[1][1])
+
+
+@pytest.mark.parametrize(
+    ("family", "parameter", "spec", "message"),
+    [
+        (
+            "logistic_regression",
+            "penalty",
+            {"type": "categorical", "choices": ["l1", "l3"]},
+            "'l3'",
+        ),
+        ("random_forest", "n_estimators", {"type": "int", "low": 300, "high": 50}, "low (300)"),
+        ("random_forest", "max_features", {"type": "categorical", "choices": ["all"]}, "'all'"),
+        ("knn", "n_neighbors", {"type": "int", "low": 0, "high": 5}, "0"),
+        ("rbf_svm", "gamma", {"type": "float", "low": 0.0, "high": 1.0, "log": True}, "low > 0"),
+    ],
+)
+def test_invalid_search_space_value_names_the_key(tmp_path, family, parameter, spec, message):
+    folder = make_split(tmp_path / "split", train=40, tune=20)
+    config = run_config(families=[family], search_spaces={family: {parameter: spec}})
+    with pytest.raises(InputError) as error:
+        run_baselines(folder / "train.tsv", folder / "tune.tsv", DNA, config, tmp_path / "out")
+    assert f"baselines.search_spaces.{family}.{parameter}" in str(error.value)
+    assert message in str(error.value)
+    assert not (tmp_path / "out").exists()  # nothing half-written
+
+
+def test_unknown_parameter_or_scale_is_refused_by_name(tmp_path):
+    with pytest.raises(InputError, match=r"baselines\.search_spaces\.random_forest.*max_dept"):
+        run_config(
+            search_spaces={"random_forest": {"max_dept": {"type": "int", "low": 1, "high": 2}}}
+        )
+    folder = make_split(tmp_path / "split", train=40, tune=20)
+    config = run_config(descriptors={"scales": ["eisenberg", "z3"]})
+    with pytest.raises(InputError, match=r"baselines\.descriptors\.scales\[1\]"):
+        run_baselines(folder / "train.tsv", folder / "tune.tsv", DNA, config, tmp_path / "out")
+
+
+def test_missing_label_column_names_file_and_column(tmp_path):
+    folder = make_split(tmp_path / "split", train=40, tune=20)
+    write_tsv(folder / "tune.tsv", read_tsv(folder / "tune.tsv").drop(columns="label"))
+    with pytest.raises(InputError, match=r"tune\.tsv: missing column\(s\) label"):
+        run_baselines(folder / "train.tsv", folder / "tune.tsv", DNA, run_config(), tmp_path / "o")
+    assert not (tmp_path / "o").exists()
+
+
+def test_shuffled_control_away_from_chance_raises_a_warning():
+    task = Task(("background", "bound"), "bound", "mcc")
+    settings = Settings(0, 1, 1, None, "tpe", 0.1)
+    fitted = Fitted("control_shuffled", "control", "knn", {}, None, 0.0, tune={"auroc": 0.71})
+    large = np.array(["bound", "background"] * 500)  # chance SE ~0.018: tolerance 0.1 rules
+    (message,) = shuffled_warning([fitted], settings, task, large)
+    assert "0.710" in message and "0.100" in message and fitted.note.startswith("WARNING")
+    fitted.tune["auroc"] = 0.55
+    assert shuffled_warning([fitted], settings, task, large) == []
+    small = np.array(["bound", "background"] * 10)  # chance SE ~0.095: 3 SE = 0.28
+    fitted.tune["auroc"] = 0.71
+    assert shuffled_warning([fitted], settings, task, small) == []
+    assert chance_auroc_error(task, small) == pytest.approx(np.sqrt(21 / 1200))
+
+
+def test_kmer_frequencies_learn_vocabulary_from_training_only():
+    kmers = KmerFrequencies((1, 2)).fit(["AACG", "CCGT"])
+    table = kmers.transform(["AAAA", "TTGG"]).toarray()
+    names = list(kmers.get_feature_names_out())
+    assert "kmer_GG" not in names  # unseen in training: no column
+    ones = [i for i, n in enumerate(names) if len(n) == len("kmer_A")]
+    np.testing.assert_allclose(table[:, ones].sum(axis=1), 1.0)  # each k block sums to 1
+    assert table[0, names.index("kmer_AA")] == 1.0
+
+
+def test_descriptors_skip_letters_modlamp_does_not_know():
+    descriptors = PhysicochemicalDescriptors(scales=("eisenberg",))
+    table = descriptors.transform(["KKLLKKLL", "KKLLXKKLLB", "XXX"])
+    assert table.shape == (3, 12) and np.isfinite(table).all()
+    np.testing.assert_allclose(table[0], table[1])
+    assert (table[2] == 0).all()
+
+
+def test_shortcut_features_are_length_composition_and_ends():
+    features = ShortcutFeatures().fit(["ACGT", "GGAG"])
+    row = features.transform(["AAG"])[0]
+    names = list(features.get_feature_names_out())
+    assert row[names.index("length")] == 3
+    assert row[names.index("fraction_A")] == pytest.approx(2 / 3)
+    assert row[names.index("first_A")] == 1 and row[names.index("last_G")] == 1
+
+
+def test_rule_lists_train_and_tune_but_not_test(tmp_path):
+    """Snakemake's own view of the rule: its inputs are train.tsv and tune.tsv only."""
+    for name in ("train", "tune", "test"):
+        (tmp_path / f"results/toy/split/{name}.tsv").parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / f"results/toy/split/{name}.tsv").write_text("id\n")
+    write_yaml(
+        tmp_path / "config/datasets/toy.yaml",
+        {
+            "sequence_type": "dna",
+            "sources": [{"name": "toy", "kind": "local", "path": "toy.fa", "label": "x"}],
+            "labels": {"from": "source"},
+        },
+    )
+    write_yaml(tmp_path / "config/config.yaml", {"datasets": ["toy"]})
+    (tmp_path / "Snakefile").write_text(
+        'configfile: "config/config.yaml"\n'
+        f'include: "{REPO}/workflow/rules/common.smk"\n'
+        f'include: "{REPO}/workflow/rules/baselines.smk"\n'
+    )
+    result = subprocess.run(
+        [SNAKEMAKE, "--dry-run", "--cores", "1", "results/toy/baselines/summary.tsv"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    job = result.stdout.split("rule baselines:")[1]
+    fields = dict(line.strip().split(": ", 1) for line in job.splitlines() if ": " in line)
+    assert fields["input"] == "results/toy/split/train.tsv, results/toy/split/tune.tsv"
+    outputs = fields["output"].split(", ")
+    for model in (*FAMILIES, *CONTROLS):
+        assert f"results/toy/baselines/models/{model}.joblib" in outputs

@@ -1,0 +1,45 @@
+# Baselines: traditional models tuned with the CNN's trial budget, and the controls
+# that give their scores meaning (Tips 1, 2, 7). Reads train and tune, never test.
+
+
+rule baselines:
+    input:
+        train="results/{dataset}/split/train.tsv",
+        tune="results/{dataset}/split/tune.tsv",
+        gate="results/{dataset}/explore/gate.json",
+    output:
+        models=baseline_files("models", "joblib"),
+        params=baseline_files("params", "json"),
+        trials=report(
+            "results/{dataset}/baselines/trials.tsv",
+            category="Baselines",
+            caption="../report/baselines_trials.rst",
+        ),
+        predictions="results/{dataset}/baselines/predictions.tsv",
+        summary_table=report(
+            "results/{dataset}/baselines/summary.tsv",
+            category="Baselines",
+            caption="../report/baselines_summary.rst",
+        ),
+        summary="results/{dataset}/baselines/summary.json",
+        inflation="results/{dataset}/baselines/inflation.json",
+        summary_figure=report(
+            "results/{dataset}/baselines/summary.png",
+            category="Baselines",
+            caption="../report/baselines_figure.rst",
+        ),
+        inflation_figure=report(
+            "results/{dataset}/baselines/inflation.png",
+            category="Baselines",
+            caption="../report/baselines_inflation.rst",
+        ),
+    log:
+        "results/{dataset}/logs/baselines.log",
+    conda:
+        "../../envs/core.yaml"
+    threads: 2
+    params:
+        dataset=dataset_config,
+        settings=baselines_settings,
+    script:
+        "../scripts/baselines.py"

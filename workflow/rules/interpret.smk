@@ -1,0 +1,50 @@
+# Interpret: what drives the predictions (Tip 8), on the tune partition only;
+# test.tsv is never an input here.
+
+
+rule interpret:
+    input:
+        tune="results/{dataset}/split/tune.tsv",
+        baselines_summary="results/{dataset}/baselines/summary.tsv",
+        cnn_model="results/{dataset}/cnn/model.keras",
+        cnn_summary="results/{dataset}/cnn/summary.json",
+    output:
+        summary="results/{dataset}/interpret/summary.json",
+        importance=report(
+            "results/{dataset}/interpret/baseline_importance.tsv",
+            category="Interpret",
+            caption="../report/interpret_importance_table.rst",
+        ),
+        importance_plot=report(
+            "results/{dataset}/interpret/baseline_importance.png",
+            category="Interpret",
+            caption="../report/interpret_importance.rst",
+        ),
+        attributions="results/{dataset}/interpret/attributions.tsv",
+        attributions_plot=report(
+            "results/{dataset}/interpret/attributions.png",
+            category="Interpret",
+            caption="../report/interpret_attributions.rst",
+        ),
+        filters=report(
+            "results/{dataset}/interpret/filters.tsv",
+            category="Interpret",
+            caption="../report/interpret_filters.rst",
+        ),
+        filter_logos=report(
+            "results/{dataset}/interpret/filter_logos.png",
+            category="Interpret",
+            caption="../report/interpret_filter_logos.rst",
+        ),
+    log:
+        "results/{dataset}/logs/interpret.log",
+    conda:
+        "../../envs/tensorflow-gpu.yaml"
+    threads: 2
+    params:
+        dataset=dataset_config,
+        settings=config["interpret"],
+        seed=config["seed"],
+        models_dir="results/{dataset}/baselines/models",
+    script:
+        "../scripts/interpret.py"

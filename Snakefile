@@ -20,6 +20,7 @@ include: "workflow/rules/baselines.smk"
 include: "workflow/rules/cnn.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/interpret.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
@@ -32,3 +33,4 @@ rule all:
         expand("results/{dataset}/cnn/summary.json", dataset=DATASETS),
         expand("results/{dataset}/evaluate/metrics.json", dataset=DATASETS),
         expand("results/{dataset}/interpret/summary.json", dataset=DATASETS),
+        expand("results/{dataset}/report/report.html", dataset=DATASETS),

@@ -140,8 +140,7 @@ def planted_motif_fasta(count: int, length: int, motif: str | None, seed: int, p
     return "".join(records)
 
 
-@pytest.fixture
-def tiny_project(tmp_path: Path, http_server: FileServer) -> Path:
+def make_tiny_project(workdir: Path, server: FileServer) -> Path:
     """A working directory with a tiny planted-motif DNA dataset served over HTTP."""
     import gzip
     import hashlib
@@ -156,26 +155,37 @@ def tiny_project(tmp_path: Path, http_server: FileServer) -> Path:
         ("background", negatives, "background"),
     ):
         suffix = ".fa.gz" if body[:2] == b"\x1f\x8b" else ".fa"
-        url = http_server.add(f"/data/{name}{suffix}", body)
-        sources.append(
-            {
-                "name": name,
-                "kind": "url",
-                "url": url,
-                "sha256": hashlib.sha256(body).hexdigest(),
-                "label": label,
-            }
-        )
+        url = server.add(f"/data/{name}{suffix}", body)
+        sha = hashlib.sha256(body).hexdigest()
+        sources.append({"name": name, "kind": "url", "url": url, "sha256": sha, "label": label})
     write_yaml(
-        tmp_path / "config/datasets/tiny.yaml",
+        workdir / "config/datasets/tiny.yaml",
         {
             "sequence_type": "dna",
             "positive_class": "bound",
             "sources": sources,
             "labels": {"from": "source"},
+            "ethics": [{"concern": "Synthetic sequences only.", "status": "not_applicable"}],
         },
     )
     write_yaml(
-        tmp_path / "config/config.yaml", {"datasets": ["tiny"], "seed": 7, "budget": {"trials": 2}}
+        workdir / "config/config.yaml", {"datasets": ["tiny"], "seed": 7, "budget": {"trials": 2}}
     )
-    return tmp_path
+    return workdir
+
+
+@pytest.fixture
+def tiny_project(tmp_path: Path, http_server: FileServer) -> Path:
+    return make_tiny_project(tmp_path, http_server)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Iterator[tuple[Path, FileServer]]:
+    """The whole workflow run once on the tiny dataset, shared by the tests that read it."""
+    server = FileServer()
+    server.thread.start()
+    workdir = make_tiny_project(tmp_path_factory.mktemp("tiny"), server)
+    run_workflow(workdir)
+    yield workdir, server
+    server.httpd.shutdown()
+    server.httpd.server_close()

@@ -2,7 +2,7 @@
 # Debian packages for the test infrastructure only (the workflow itself needs none).
 # Installed when running as root; otherwise the tests that need them skip and say why.
 set -euo pipefail
-packages=()
+packages=(slurm-wlm munge chromium chromium-driver)  # SLURM cluster (test_slurm), Chromium (test_report)
 if [ ${#packages[@]} -eq 0 ]; then exit 0; fi
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -11,8 +11,8 @@ from deeprules.io import read_json, read_tsv
 
 
 @pytest.mark.slow
-def test_tiny_workflow_runs_and_a_rerun_downloads_nothing(tiny_project, http_server):
-    run_workflow(tiny_project)
+def test_tiny_workflow_runs_and_a_rerun_downloads_nothing(tiny_run):
+    tiny_project, http_server = tiny_run
     results = tiny_project / "results" / "tiny"
     provenance = read_json(results / "fetch/provenance.json")
     assert [s["name"] for s in provenance["sources"]] == ["bound", "background"]

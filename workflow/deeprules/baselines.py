@@ -422,7 +422,12 @@ def fit_model(
         calibrated = CalibratedClassifierCV(margin, method="sigmoid", cv=folds, ensemble=False)
         calibrated.fit(scale.fit_transform(features), labels)
         return Pipeline([("scale", scale), ("model", calibrated)])
-    return model.fit(features, labels, **fit_params)
+    model.fit(features, labels, **fit_params)
+    if family == "random_forest":
+        # threaded predict_proba sums the trees' votes in whatever order threads
+        # finish, so scores differ in the last bit between runs; one thread is exact
+        model.set_params(model__n_jobs=1)
+    return model
 
 
 # ---------------------------------------------------------------- scoring

@@ -1,0 +1,116 @@
+"""The report: built on the tiny run, opened in a real headless Chromium, rebuilt identically."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import run_workflow
+
+from deeprules.io import read_json
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium through Selenium; skipped, saying why, where it is not installed."""
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.service import Service
+
+    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+        pytest.skip(
+            "Debian's chromium / chromium-driver missing (make test installs them as root)"
+        )
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1400,2000",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+def test_scorecard_and_every_figure_render(tiny_run, browser):
+    workdir, _ = tiny_run
+    results = workdir / "results" / "tiny"
+    page = results / "report" / "report.html"
+    browser.get(page.as_uri())
+    rows = browser.execute_script(
+        "return Array.from(document.querySelectorAll('#scorecard-table tr')).slice(1)"
+        ".map(r => [r.cells[0].innerText, r.cells[1].innerText]);"
+    )
+    assert [int(tip.split(".")[0]) for tip, _ in rows] == list(range(1, 11))
+    assert {status for _, status in rows} <= {"done", "warning", "not done"}
+    images = browser.execute_script(
+        "return Array.from(document.images).map(i => [i.alt, i.complete && i.naturalWidth > 0]);"
+    )
+    pngs = [p for p in results.glob("*/**/*.png") if p.parts[-2] != "report"]
+    assert len(images) == len(pngs) > 5
+    assert all(loaded for _, loaded in images), [alt for alt, loaded in images if not loaded]
+    shot = results / "report" / "screenshot.png"
+    browser.save_screenshot(str(shot))
+    assert shot.stat().st_size > 10_000
+
+
+def test_scorecard_evidence_matches_the_stages(tiny_run):
+    results = tiny_run[0] / "results" / "tiny"
+    tips = {t["tip"]: t for t in read_json(results / "report/scorecard.json")["tips"]}
+    split = read_json(results / "split/split_report.json")
+    assert (
+        f"{split['verification']['pairs_at_or_above_threshold']} cross-partition pairs"
+        in tips[7]["evidence"]
+    )
+    assert "test evaluated 1 time(s)" in tips[7]["evidence"]
+    assert "x 2 trials, CNN 2 trials" in tips[2]["evidence"]
+    card = (results / "report/model_card.md").read_text()
+    for section in (
+        "Model details",
+        "Intended use",
+        "Factors",
+        "Metrics",
+        "Evaluation data",
+        "Training data",
+        "Quantitative analyses",
+        "Ethical considerations",
+        "Caveats and recommendations",
+    ):
+        assert f"## {section}" in card
+    dome = read_json(results / "report/dome.json")
+    assert set(dome) >= {"data", "optimization", "model", "evaluation"}
+
+
+def test_rebuilding_gives_the_same_content(tiny_run, tmp_path):
+    """From results alone: the report rule rerun, and Snakemake's report built twice."""
+    workdir, _ = tiny_run
+    report_dir = workdir / "results" / "tiny" / "report"
+    before = {p.name: p.read_bytes() for p in report_dir.iterdir() if p.name != "screenshot.png"}
+    rerun = run_workflow(workdir, "--forcerun", "report")
+    assert "rule report" in rerun.stdout + rerun.stderr
+    assert "rule evaluate" not in rerun.stdout + rerun.stderr
+    after = {p.name: p.read_bytes() for p in report_dir.iterdir() if p.name != "screenshot.png"}
+    assert after == before
+    first, second = tmp_path / "first.html", tmp_path / "second.html"
+    run_workflow(workdir, "--report", str(first))
+    run_workflow(workdir, "--report", str(second))
+    assert first.stat().st_size > 100_000
+    assert _without_timestamps(first) == _without_timestamps(second)
+    shutil.copy(first, workdir / "results" / "report.html")
+
+
+def _without_timestamps(path: Path) -> str:
+    import re
+
+    text = path.read_text()
+    return re.sub(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d+)?", "<time>", text)

@@ -267,10 +267,12 @@ def test_shortcut_features_are_length_composition_and_ends():
 
 
 def test_rule_lists_train_and_tune_but_not_test(tmp_path):
-    """Snakemake's own view of the rule: its inputs are train.tsv and tune.tsv only."""
+    """Snakemake's own view of the rule: train, tune and the explore gate; never test."""
     for name in ("train", "tune", "test"):
         (tmp_path / f"results/toy/split/{name}.tsv").parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / f"results/toy/split/{name}.tsv").write_text("id\n")
+    (tmp_path / "results/toy/explore").mkdir(parents=True)
+    (tmp_path / "results/toy/explore/gate.json").write_text("{}\n")
     write_yaml(
         tmp_path / "config/datasets/toy.yaml",
         {
@@ -295,7 +297,9 @@ def test_rule_lists_train_and_tune_but_not_test(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     job = result.stdout.split("rule baselines:")[1]
     fields = dict(line.strip().split(": ", 1) for line in job.splitlines() if ": " in line)
-    assert fields["input"] == "results/toy/split/train.tsv, results/toy/split/tune.tsv"
+    assert fields["input"] == (
+        "results/toy/split/train.tsv, results/toy/split/tune.tsv, results/toy/explore/gate.json"
+    )
     outputs = fields["output"].split(", ")
     for model in (*FAMILIES, *CONTROLS):
         assert f"results/toy/baselines/models/{model}.joblib" in outputs

@@ -20,9 +20,7 @@ def browser():
     from selenium.webdriver.chrome.service import Service
 
     if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
-        pytest.skip(
-            "Debian's chromium / chromium-driver missing (make test installs them as root)"
-        )
+        pytest.skip("Debian's chromium / chromium-driver missing (make test installs them as root)")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in (
@@ -114,3 +112,28 @@ def _without_timestamps(path: Path) -> str:
 
     text = path.read_text()
     return re.sub(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d+)?", "<time>", text)
+
+
+def test_sensitive_dataset_model_card_forbids_sharing_weights():
+    from deeprules.report import model_card, scorecard
+
+    curate = {
+        "metadata_columns": [],
+        "records_kept": 10,
+        "labels": {"a": 5, "b": 5},
+        "records_dropped": 0,
+        "dropped_per_reason": {},
+    }
+    dataset = {
+        "name": "patients",
+        "sequence_type": "dna",
+        "sources": [{"name": "s"}],
+        "sensitive": True,
+        "ethics": [{"concern": "Human genetic data.", "status": "open", "resolution": "IRB 12"}],
+    }
+    card = model_card({"curate": curate}, dataset)
+    assert "weights and per-sequence predictions must not be shared" in card
+    assert "- Human genetic data. (open) IRB 12" in card
+    tips = {t["tip"]: t for t in scorecard({"curate": curate}, dataset)}
+    assert tips[10]["status"] == "warning" and "1 open" in tips[10]["evidence"]
+    assert tips[7]["status"] == "not_done"

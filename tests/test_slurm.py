@@ -192,7 +192,7 @@ def slurm_cluster(tmp_path_factory) -> Iterator[Cluster]:
 def volatile(name: str) -> bool:
     """A field that differs between two correct runs: a time stamp, a duration, a host."""
     return (
-        name.endswith(("_at", "_s"))
+        name.endswith(("_at", "_s", "_time"))
         or any(word in name for word in ("second", "timing"))
         or name in {"host", "hostname"}
     )

@@ -21,7 +21,7 @@ import subprocess
 import tarfile
 import time
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -61,7 +61,6 @@ class Downloader:
     backoff_seconds: float = 2.0
     timeout_seconds: float = 60.0
     user_agent: str = f"deeprules/{__version__} (+https://github.com/deeprules)"
-    requests_made: int = field(default=0, init=False)
 
     def fetch(self, url: str, dest: Path) -> dict[str, str]:
         """Download `url` to `dest`; return the response headers worth recording.
@@ -103,7 +102,6 @@ class Downloader:
         headers = {"User-Agent": self.user_agent}
         if have and not url.startswith("ftp://"):
             headers["Range"] = f"bytes={have}-"
-        self.requests_made += 1
         try:
             with urlopen(Request(url, headers=headers), timeout=self.timeout_seconds) as response:
                 resumed = have > 0 and getattr(response, "status", 200) == 206

@@ -137,10 +137,6 @@ def write_markdown_and_html(text: str, md_path: Path, html_path: Path, title: st
         handle.write(page)
 
 
-def write_json_summary(path: Path, data: dict[str, Any]) -> None:
-    write_json(path, data)
-
-
 def _tip(number: int, title: str, status: str, action: str, evidence: str) -> dict[str, Any]:
     return {"tip": number, "title": title, "status": status, "action": action, "evidence": evidence}
 

@@ -777,6 +777,7 @@ def plot_positions(
 # --- the stage -----------------------------------------------------------------------
 
 
+@threadpool_limits.wrap(limits=1)
 def explore(
     sequences_path: Path,
     summary_path: Path,
@@ -787,23 +788,11 @@ def explore(
     outputs: Mapping[str, Path],
     threads: int = 1,
 ) -> dict[str, Any]:
-    """Run every check, write tables, figures and checks.json; return what checks.json holds."""
-    with threadpool_limits(limits=1):
-        return _explore(
-            sequences_path, summary_path, dropped_path, dataset, settings, seed, outputs, threads
-        )
+    """Run every check, write tables, figures and checks.json; return what checks.json holds.
 
-
-def _explore(
-    sequences_path: Path,
-    summary_path: Path,
-    dropped_path: Path,
-    dataset: dict[str, Any],
-    settings: dict[str, Any],
-    seed: int,
-    outputs: Mapping[str, Path],
-    threads: int,
-) -> dict[str, Any]:
+    Maths libraries run single-threaded (the decorator); `threads` goes to the
+    MMseqs2 search and the model fits that parallelise across folds.
+    """
     check_settings(settings)
     sequence_type = dataset["sequence_type"]
     table, metadata = load_inputs(sequences_path, summary_path, dataset, settings["cv_folds"])

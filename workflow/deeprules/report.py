@@ -137,8 +137,28 @@ def write_markdown_and_html(text: str, md_path: Path, html_path: Path, title: st
         handle.write(page)
 
 
-def _tip(number: int, title: str, status: str, action: str, evidence: str) -> dict[str, Any]:
-    return {"tip": number, "title": title, "status": status, "action": action, "evidence": evidence}
+TIP_TITLES = {
+    1: "Decide whether deep learning is appropriate",
+    2: "Use traditional methods to establish baselines",
+    3: "Understand the complexities of training deep networks",
+    4: "Know your data and your question",
+    5: "Choose an appropriate representation and architecture",
+    6: "Tune hyperparameters extensively and systematically",
+    7: "Address deep networks' tendency to overfit",
+    8: "Make models more transparent",
+    9: "Don't over-interpret predictions",
+    10: "Actively consider the ethical implications",
+}
+
+
+def _tip(number: int, status: str, action: str, evidence: str) -> dict[str, Any]:
+    return {
+        "tip": number,
+        "title": TIP_TITLES[number],
+        "status": status,
+        "action": action,
+        "evidence": evidence,
+    }
 
 
 def _metric(model: dict[str, Any], name: str) -> str:
@@ -167,7 +187,6 @@ def scorecard(stages: dict[str, Any], dataset: dict[str, Any]) -> list[dict[str,
         tips.append(
             _tip(
                 1,
-                "Decide whether deep learning is appropriate",
                 WARNING if misses or not best else DONE,
                 "CNN compared with the best tuned baseline and every control on test",
                 " ".join(c["verdict"] for c in shown) or "no CNN comparison",
@@ -177,7 +196,6 @@ def scorecard(stages: dict[str, Any], dataset: dict[str, Any]) -> list[dict[str,
         tips.append(
             _tip(
                 1,
-                "Decide whether deep learning is appropriate",
                 NOT_DONE,
                 "no test comparison",
                 "evaluate did not run",
@@ -189,7 +207,6 @@ def scorecard(stages: dict[str, Any], dataset: dict[str, Any]) -> list[dict[str,
         tips.append(
             _tip(
                 2,
-                "Use traditional methods to establish baselines",
                 status,
                 "traditional families tuned with the CNN's budget, plus controls",
                 f"{families} baseline families x {base['trials_per_family']} trials, "
@@ -200,7 +217,6 @@ def scorecard(stages: dict[str, Any], dataset: dict[str, Any]) -> list[dict[str,
         tips.append(
             _tip(
                 2,
-                "Use traditional methods to establish baselines",
                 NOT_DONE,
                 "baselines or CNN missing",
                 "",
@@ -212,7 +228,6 @@ def scorecard(stages: dict[str, Any], dataset: dict[str, Any]) -> list[dict[str,
         tips.append(
             _tip(
                 3,
-                "Understand the complexities of training deep networks",
                 status,
                 "seeds everywhere; deterministic TensorFlow ops; device recorded",
                 f"seed {repro['seed']}, deterministic ops {repro['op_determinism']}, "
@@ -223,7 +238,6 @@ def scorecard(stages: dict[str, Any], dataset: dict[str, Any]) -> list[dict[str,
         tips.append(
             _tip(
                 3,
-                "Understand the complexities of training deep networks",
                 NOT_DONE,
                 "CNN did not run",
                 "",
@@ -236,7 +250,6 @@ def scorecard(stages: dict[str, Any], dataset: dict[str, Any]) -> list[dict[str,
         tips.append(
             _tip(
                 4,
-                "Know your data and your question",
                 status,
                 "provenance recorded; duplicates and label conflicts removed with a "
                 "ledger; confounder and shortcut checks before any model",
@@ -246,13 +259,12 @@ def scorecard(stages: dict[str, Any], dataset: dict[str, Any]) -> list[dict[str,
             )
         )
     else:
-        tips.append(_tip(4, "Know your data and your question", NOT_DONE, "explore missing", ""))
+        tips.append(_tip(4, NOT_DONE, "explore missing", ""))
     if cnn:
         enc = cnn["encoding"]
         tips.append(
             _tip(
                 5,
-                "Choose an appropriate representation and architecture",
                 DONE,
                 "one-hot sequences into a convolutional network",
                 f"one-hot {enc['sequence_type']}, length {enc['length']} "
@@ -262,7 +274,6 @@ def scorecard(stages: dict[str, Any], dataset: dict[str, Any]) -> list[dict[str,
         tips.append(
             _tip(
                 6,
-                "Tune hyperparameters extensively and systematically",
                 DONE,
                 f"Keras Tuner {cnn['tuning']['tuner']} on the tune partition",
                 f"{cnn['tuning']['trials']} trials, best tune AUC "
@@ -273,7 +284,6 @@ def scorecard(stages: dict[str, Any], dataset: dict[str, Any]) -> list[dict[str,
         tips.append(
             _tip(
                 5,
-                "Choose an appropriate representation and architecture",
                 NOT_DONE,
                 "CNN did not run",
                 "",
@@ -282,7 +292,6 @@ def scorecard(stages: dict[str, Any], dataset: dict[str, Any]) -> list[dict[str,
         tips.append(
             _tip(
                 6,
-                "Tune hyperparameters extensively and systematically",
                 NOT_DONE,
                 "CNN did not run",
                 "",
@@ -296,32 +305,29 @@ def scorecard(stages: dict[str, Any], dataset: dict[str, Any]) -> list[dict[str,
         tips.append(
             _tip(
                 8,
-                "Make models more transparent",
                 DONE,
                 "; ".join(parts),
                 f"top features of {len(interp['baselines'])} baseline models",
             )
         )
     else:
-        tips.append(_tip(8, "Make models more transparent", NOT_DONE, "interpret missing", ""))
+        tips.append(_tip(8, NOT_DONE, "interpret missing", ""))
     if ev:
         flags = ev["failure_flags"]
         tips.append(
             _tip(
                 9,
-                "Don't over-interpret predictions",
                 WARNING if flags else DONE,
                 "metrics per metadata group, length bin and identity-to-train bin",
                 f"{len(flags)} group(s) where the primary metric drops",
             )
         )
     else:
-        tips.append(_tip(9, "Don't over-interpret predictions", NOT_DONE, "evaluate missing", ""))
+        tips.append(_tip(9, NOT_DONE, "evaluate missing", ""))
     open_concerns = [e for e in dataset["ethics"] if e["status"] == "open"]
     tips.append(
         _tip(
             10,
-            "Actively consider the ethical implications",
             WARNING if open_concerns or not dataset["ethics"] else DONE,
             "ethics register and model card",
             f"{len(dataset['ethics'])} register entries, {len(open_concerns)} open; "
@@ -332,9 +338,8 @@ def scorecard(stages: dict[str, Any], dataset: dict[str, Any]) -> list[dict[str,
 
 
 def _tip7(split, base, ev) -> dict[str, Any]:
-    title = "Address deep networks' tendency to overfit"
     if not (split and ev):
-        return _tip(7, title, NOT_DONE, "split or evaluate missing", "")
+        return _tip(7, NOT_DONE, "split or evaluate missing", "")
     leaks = split["verification"]["pairs_at_or_above_threshold"]
     access = ev["test_access"]["access_count"]
     parts = [
@@ -355,9 +360,7 @@ def _tip7(split, base, ev) -> dict[str, Any]:
     if overfit:
         parts.append(f"{len(overfit)} model(s) with a train/test gap above the threshold")
     status = WARNING if leaks or access > 1 or overfit else DONE
-    return _tip(
-        7, title, status, f"{split['method']} split; test partition opened once", "; ".join(parts)
-    )
+    return _tip(7, status, f"{split['method']} split; test partition opened once", "; ".join(parts))
 
 
 def _metrics_table(ev: dict[str, Any]) -> str:

@@ -249,6 +249,7 @@ def main() -> None:
                 "wall_s": result["seconds"], "cpu_s": result["cpu_seconds"],
                 "peak_mb": result["peak_mb"], **report["timings_s"],
             })  # fmt: skip
+            print(scale_rows[-1], flush=True)
         if scale_rows:
             print_table(scale_rows)
 

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from deeprules import mmseqs
 from deeprules.io import InputError
 from deeprules.mmseqs import cluster_ids, find_mmseqs, mmseqs_version, similar_pairs
 
@@ -80,11 +81,14 @@ def test_between_searches_only_pairs_across_groups(tmp_path):
     seed = random_protein(rng, 50)
     data = table([seed, substitute(seed, [1, 2]), substitute(seed, [3, 4])])
     data["group"] = ["a", "a", "b"]
+    expected = {("s000", "s002"), ("s001", "s002")}
     pairs = similar_pairs(data, "protein", 0.5, workdir=tmp_path, between="group")
-    assert set(zip(pairs["query"], pairs["target"], strict=True)) == {
-        ("s000", "s002"),
-        ("s001", "s002"),
-    }
+    assert set(zip(pairs["query"], pairs["target"], strict=True)) == expected
+    # the prefilter searches only the smaller group against everything
+    prefiltered = similar_pairs(
+        data, "protein", 0.5, workdir=tmp_path, between="group", exhaustive=False
+    )
+    assert set(zip(prefiltered["query"], prefiltered["target"], strict=True)) == expected
 
 
 def test_nucleotides_are_compared_on_both_strands(tmp_path):
@@ -97,6 +101,52 @@ def test_nucleotides_are_compared_on_both_strands(tmp_path):
     assert pairs.to_dict("records") == [{"query": "s000", "target": "s001", "identity": 1.0}]
     prefiltered = similar_pairs(data, "dna", 0.8, workdir=tmp_path, exhaustive=False)
     assert prefiltered[["query", "target"]].values.tolist() == [["s000", "s001"]]
+
+
+def related_and_odd_sequences(rng: np.random.Generator, letters: str) -> list[str]:
+    """Families at 40-95 % identity with indels, lengths from 8 to 90, lower case and
+    letters outside MMseqs2's alphabet: the cases a candidate skip could get wrong."""
+    sequences = []
+    for _ in range(12):
+        seed = "".join(rng.choice(list(letters), size=int(rng.integers(8, 90))))
+        for _ in range(5):
+            member = [c for c in seed if rng.random() > 0.1]  # deletions
+            for p in np.flatnonzero(rng.random(len(member)) < rng.uniform(0.05, 0.6)):
+                member[p] = rng.choice(list(letters))
+            cut = int(rng.integers(0, max(1, len(member) // 3)))
+            sequences.append("".join(member[cut:]))
+    return list(dict.fromkeys(s for s in sequences if s))
+
+
+@pytest.mark.parametrize(
+    ("sequence_type", "letters", "identity", "denominator"),
+    [
+        ("protein", AMINO_ACIDS + "BZJOUXacd", 0.3, "longer"),
+        ("protein", AMINO_ACIDS + "BZUX", 0.5, "shorter"),
+        ("dna", "ACGTNRYacgt", 0.6, "longer"),
+    ],
+)
+def test_skipped_candidates_could_never_reach_the_threshold(
+    sequence_type, letters, identity, denominator, tmp_path, monkeypatch
+):
+    """The exhaustive search skips pairs whose longest common subsequence is too short;
+    aligning every pair instead must find exactly the same pairs and identities."""
+    data = table(related_and_odd_sequences(np.random.default_rng(6), letters))
+    found = similar_pairs(data, sequence_type, identity, denominator, workdir=tmp_path, threads=2)
+    skipped = []
+    original = mmseqs._Search._candidates
+
+    def every_pair(self, i, common, lengths):
+        skipped.append(len(self.sequences) - i - 1 - len(original(self, i, common, lengths)))
+        return np.arange(i + 1, len(self.sequences))
+
+    monkeypatch.setattr(mmseqs._Search, "_candidates", every_pair)
+    everything = similar_pairs(
+        data, sequence_type, identity, denominator, workdir=tmp_path, threads=2
+    )
+    assert sum(skipped) > 0  # the bound did skip pairs, so the comparison means something
+    assert len(found) > 10
+    pd.testing.assert_frame_equal(found, everything)
 
 
 def test_cluster_ids_group_a_family(tmp_path):

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.sparse import csr_matrix
 
 from deeprules.io import InputError, read_json, read_tsv, write_tsv
 from deeprules.mmseqs import similar_pairs
-from deeprules.split import PARTITIONS, settings_from_config, split_dataset
+from deeprules.split import (
+    PARTITIONS,
+    _minimum_vertex_cover,
+    settings_from_config,
+    split_dataset,
+)
 
 AMINO_ACIDS = list("ACDEFGHIKLMNPQRSTVWY")
 
@@ -189,3 +196,17 @@ def test_class_too_small_for_every_partition(tmp_path):
     )
     with pytest.raises(InputError, match=r"class 'rare' has 3 sequences.*split\.fractions"):
         run_split(tmp_path, table)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_separator_is_a_smallest_vertex_cover(seed):
+    """The cut removes a minimum vertex cover of the edges between a region and the rest:
+    it touches every edge, and no smaller set does (checked by brute force)."""
+    rng = np.random.default_rng(seed)
+    rows, columns = int(rng.integers(1, 7)), int(rng.integers(1, 7))
+    between = (rng.random((rows, columns)) < rng.uniform(0.2, 0.7)).astype(int)
+    cover = set(_minimum_vertex_cover(csr_matrix(between)).tolist())
+    edges = [(r, rows + c) for r, c in zip(*np.nonzero(between), strict=True)]
+    assert all(a in cover or b in cover for a, b in edges)
+    smaller = itertools.combinations(range(rows + columns), len(cover) - 1) if cover else []
+    assert not any(all(a in s or b in s for a, b in edges) for s in map(set, smaller))

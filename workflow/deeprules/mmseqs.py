@@ -6,8 +6,10 @@ promise that no pair at or above an identity threshold crosses a split we need
 MMseqs2's k-mer prefilter (which, even with --exhaustive-search, skips many
 short-peptide pairs) we hand `mmseqs align` a generated prefilter result that
 lists every candidate pair, the trick GraphPart uses. Candidates are only
-skipped when a proof says they cannot reach the threshold (see
-`_composition_bound`). Alignment itself is always MMseqs2's, never our own.
+skipped when a proof says they cannot reach the threshold: the identical
+columns of any alignment form a common subsequence, so a pair whose longest
+common subsequence (bit-parallel, RapidFuzz) is too short is skipped (see
+`_Search._candidates`). Alignment itself is always MMseqs2's, never our own.
 
 Identity of a pair = identical aligned residues / denominator, where the
 denominator is the shorter sequence, the longer sequence or the alignment
@@ -20,6 +22,7 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import logging
+import re
 import shutil
 import subprocess
 import tempfile
@@ -28,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from rapidfuzz.distance import LCSseq
+from rapidfuzz.process import cdist
 from tqdm import tqdm
 
 from deeprules.io import InputError
@@ -53,6 +58,8 @@ COMPLEMENT = str.maketrans("ACGTRYKMBVDH", "TGCAYRMKVBHD")
 # --seq-id-mode, which is not the alignment-length identity for modes 1 and 2.
 ALIGNMENT_FIELDS = "query,target,qlen,tlen,alnlen,qstart,qend,tstart,tend,qaln,taln"
 PAIR_COLUMNS = ["query", "target", "identity"]
+# Queries per block of the all-pairs LCS bound (block x N int32 matrix in memory).
+CANDIDATE_BLOCK = 1000
 
 
 def find_mmseqs() -> str:
@@ -217,20 +224,34 @@ class _Search:
         return self._to_table_rows(hits, n)
 
     def prefiltered(self) -> pd.DataFrame:
-        """MMseqs2 search with its most sensitive prefilter; fast but can miss pairs."""
+        """MMseqs2 search with its most sensitive prefilter; fast but can miss pairs.
+
+        With groups, only sequences outside the largest group are queries: every pair
+        across groups has one, so e.g. a leakage check searches tune and test against
+        everything instead of every sequence against every sequence."""
         n = len(self.sequences)
-        database = self._createdb(self.sequences, "seqs", amino_acid=not self.nucleotide)
+        amino_acid = not self.nucleotide
+        database = self._createdb(self.sequences, "seqs", amino_acid=amino_acid)
+        queries, query_db = np.arange(n), database
+        if self.groups is not None:
+            largest = pd.Series(self.groups).value_counts().index[0]
+            queries = np.flatnonzero(self.groups != largest)
+            query_db = self._createdb(
+                [self.sequences[k] for k in queries], "queries", amino_acid=amino_acid
+            )
         result = self.folder / "result"
         nucleotide_options = ["--search-type", "3", "--strand", "2"] if self.nucleotide else []
         log.info(
-            "searching %d sequences with the MMseqs2 prefilter (-s %.1f, --max-seqs %d)",
+            "searching %d of %d sequences against all with the MMseqs2 prefilter "
+            "(-s %.1f, --max-seqs %d)",
+            len(queries),
             n,
             PREFILTER_SENSITIVITY,
             PREFILTER_MAX_SEQS,
         )
         self._run(
             "search",
-            database,
+            query_db,
             database,
             result,
             self.folder / "tmp",
@@ -249,7 +270,8 @@ class _Search:
             "--comp-bias-corr",
             "0",
         )
-        hits = self._convertalis(database, database, result, *nucleotide_options[:2])
+        hits = self._convertalis(query_db, database, result, *nucleotide_options[:2])
+        hits["query"] = queries[hits["query"].to_numpy()]
         hits = self._to_table_rows(hits, n)
         hits = hits[hits["query"] != hits["target"]]
         if self.table_groups is not None:
@@ -268,37 +290,52 @@ class _Search:
         """
         width = len(str(n))
         line = np.array([f"{k:0{width}d}\t0\t0\n".encode() for k in range(n)])
-        counts = self._letter_counts(self.sequences)
-        lengths = counts.sum(axis=1)
-        strands = [(counts, 0)]
+        letters = _mmseqs_letters(self.sequences, self.nucleotide)
+        lengths = np.array([len(s) for s in self.sequences])
+        strands = [(letters, 0)]
         if self.nucleotide:
-            strands.append((self._complement_counts(counts), n))
+            strands.append(([s[::-1].translate(COMPLEMENT) for s in letters], n))
         total = 0
         offset = 0
         index_rows = []
         with open(path, "wb") as data:
-            for query_counts, key_offset in strands:
-                for i in tqdm(range(n), desc="candidate pairs", mininterval=5, leave=False):
-                    targets = self._candidates(i, query_counts[i], counts, lengths)
-                    entry = line[targets].tobytes() + b"\0"
-                    data.write(entry)
-                    index_rows.append(f"{i + key_offset}\t{offset}\t{len(entry)}\n")
-                    offset += len(entry)
-                    total += len(targets)
+            for queries, key_offset in strands:
+                progress = tqdm(total=n, desc="candidate pairs", mininterval=5, leave=False)
+                for first in range(0, n, CANDIDATE_BLOCK):
+                    block = range(first, min(first + CANDIDATE_BLOCK, n))
+                    common = cdist(
+                        queries[block.start : block.stop],
+                        letters,
+                        scorer=LCSseq.similarity,
+                        dtype=np.int32,
+                        workers=self.threads,
+                    )
+                    for i, row in zip(block, common, strict=True):
+                        targets = self._candidates(i, row, lengths)
+                        entry = line[targets].tobytes() + b"\0"
+                        data.write(entry)
+                        index_rows.append(f"{i + key_offset}\t{offset}\t{len(entry)}\n")
+                        offset += len(entry)
+                        total += len(targets)
+                    progress.update(len(block))
+                progress.close()
         path.with_name(path.name + ".index").write_text("".join(index_rows))
         path.with_name(path.name + ".dbtype").write_bytes(bytes([7, 0, 0, 0]))  # prefilter result
         return total
 
-    def _candidates(
-        self, i: int, query_counts: np.ndarray, counts: np.ndarray, lengths: np.ndarray
-    ) -> np.ndarray:
-        """Targets j > i (and in another group, if asked) that could reach the threshold."""
+    def _candidates(self, i: int, common: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """Targets j > i (and in another group, if asked) that could reach the threshold.
+
+        `common[j]` is the length of the longest common subsequence of query i and
+        target j. The identical columns of ANY alignment of the two are a common
+        subsequence, so a pair whose LCS is below the identities needed cannot
+        reach the threshold and need not be aligned: the skip is exact, not a
+        heuristic."""
         targets = np.arange(i + 1, len(self.sequences))
         if self.groups is not None:
             targets = targets[self.groups[targets] != self.groups[i]]
-        bound = _composition_bound(query_counts, counts[targets])
         needed = self._identities_needed(lengths[i], lengths[targets])
-        return targets[bound >= needed]
+        return targets[common[targets] >= needed]
 
     def _identities_needed(self, query_length: int, target_lengths: np.ndarray) -> np.ndarray:
         """Fewest identical residues an alignment needs to reach the threshold.
@@ -315,24 +352,6 @@ class _Search:
         else:
             length = self.min_coverage * longer
         return np.ceil(self.min_identity * length - SLACK).clip(min=1)
-
-    def _letter_counts(self, sequences: list[str]) -> np.ndarray:
-        """How often each letter occurs in each sequence (rare letters share one column)."""
-        alphabet = "ACGT" if self.nucleotide else MMSEQS_AMINO_ACIDS
-        other = len(alphabet)  # every other letter: may still be identical to itself
-        code = np.full(256, other, dtype=np.int64)
-        code[np.frombuffer(alphabet.encode(), dtype=np.uint8)] = np.arange(other)
-        letters = np.frombuffer("".join(sequences).encode(), dtype=np.uint8)
-        rows = np.repeat(np.arange(len(sequences)), [len(s) for s in sequences])
-        flat = np.bincount(
-            rows * (other + 1) + code[letters], minlength=len(sequences) * (other + 1)
-        )
-        return flat.reshape(len(sequences), other + 1).astype(np.int32)
-
-    @staticmethod
-    def _complement_counts(counts: np.ndarray) -> np.ndarray:
-        """Letter counts of the reverse complement: A<->T, C<->G (others unchanged)."""
-        return counts[:, [3, 2, 1, 0, 4]]
 
     # -- running MMseqs2 ------------------------------------------------------
 
@@ -445,15 +464,13 @@ def _identical_columns(query_aligned: pd.Series, target_aligned: pd.Series) -> n
     return np.add.reduceat(same.astype(np.int64), starts) if len(same) else np.zeros(0, np.int64)
 
 
-def _composition_bound(query_counts: np.ndarray, target_counts: np.ndarray) -> np.ndarray:
-    """Most identical residues ANY alignment of the query with each target can have.
-
-    An alignment pairs residues in order, so it pairs each letter at most
-    min(count in query, count in target) times with itself; the sum over letters
-    bounds the identities. Pairs below the needed count cannot reach the
-    threshold and need not be aligned (the skip is exact, not a heuristic).
-    """
-    return np.minimum(query_counts, target_counts).sum(axis=1)
+def _mmseqs_letters(sequences: list[str], nucleotide: bool) -> list[str]:
+    """The sequences as MMseqs2 compares them: every letter outside its alphabet is the
+    unknown X (which our identity count treats as identical to X), so a bound computed
+    on these strings holds for MMseqs2's alignments."""
+    alphabet = "ACGT" if nucleotide else MMSEQS_AMINO_ACIDS
+    unknown = re.compile(f"[^{alphabet}]")
+    return [unknown.sub("X", s) for s in sequences]
 
 
 def _nucleotide_matrix() -> str:

@@ -28,7 +28,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy.sparse import csr_matrix, diags
-from scipy.sparse.csgraph import connected_components
+from scipy.sparse.csgraph import (
+    breadth_first_order,
+    connected_components,
+    maximum_bipartite_matching,
+)
 from scipy.sparse.linalg import eigsh
 
 from deeprules import mmseqs
@@ -160,7 +164,7 @@ def settings_from_config(config: dict[str, Any], dataset: dict[str, Any]) -> Spl
         sequence_type=sequence_type,
         exhaustive_max_sequences=int(run.get("exhaustive_max_sequences", 20000)),
         verify_exhaustive_max_sequences=int(verify.get("exhaustive_max_sequences", 20000)),
-        verify_report_from=float(verify.get("report_from", 0.5)),
+        verify_report_from=float(verify.get("report_from", 0.8)),
         fail_on_leakage=bool(verify.get("fail_on_leakage", True)),
         partition_column=partition_column,
         seed=int(config.get("seed", 42)),
@@ -380,9 +384,11 @@ def partition_by_homology(
        the most room keeps the bulk, and regions holding the sequences (per
        class) the other partitions still need are carved out. Candidate regions
        are prefixes of spectral orders (low Laplacian eigenvectors follow
-       loosely attached lobes) and greedy growth from peripheral seeds; the one
-       with the fewest separator nodes per useful node wins, and its separator
-       (neighbours outside the region) is removed.
+       loosely attached lobes) and greedy growth from peripheral seeds. Each
+       candidate's separator is the smallest possible one, a minimum vertex
+       cover of the edges leaving the region (Koenig: a maximum matching); the
+       candidate with the fewest separator nodes per useful node wins and its
+       separator is removed.
     2. Removed nodes whose kept neighbours all sit in one partition go back in.
     3. Whole components of the kept graph move between partitions to bring
        sizes and label shares to target; if a label share is still outside the
@@ -548,25 +554,30 @@ class _Graph:
         for seed in pool[np.lexsort((self.priority[pool], degree))][:SEEDS_PER_CUT]:
             region, separator = self._grow_region(available, int(seed), need, label_room)
             candidates.append((self._cost(region, separator, wanted), region, separator))
-        candidates += [
-            self._inner_variant(region, available, wanted)
+        candidates = [
+            self._smallest_separator(region, available, wanted)
             for _, region, _ in candidates
             if len(region)
         ]
         _, region, separator = min(candidates, key=lambda c: (c[0], -len(c[1])))
         return region, separator
 
-    def _inner_variant(
+    def _smallest_separator(
         self, region: np.ndarray, available: np.ndarray, wanted: np.ndarray
     ) -> tuple[float, np.ndarray, np.ndarray]:
-        """The same cut with the separator taken inside the region: its nodes that touch
-        the rest of the pool. Sometimes the smaller of the two."""
+        """The fewest sequences to remove so that no edge joins `region` to the rest of the
+        pool: a minimum vertex cover of the edges between them, which for this bipartite
+        graph a maximum matching gives exactly (Koenig's theorem). It may take sequences
+        from inside the region and from outside, and is never larger than either boundary."""
         inside = np.zeros(self.n, dtype=bool)
         inside[region] = True
-        rest = available & ~inside
-        rim = np.array([rest[self.neighbours(v)].any() for v in region], dtype=bool)
-        core, separator = region[~rim], region[rim]
-        return self._cost(core, separator, wanted), core, separator
+        rest = np.flatnonzero(available & ~inside)
+        between = self._subgraph_rows(region, rest)
+        cover = region[:0]
+        if between.nnz:
+            cover = np.r_[region, rest][_minimum_vertex_cover(between)]
+        core = region[~np.isin(region, cover)]
+        return self._cost(core, cover, wanted), core, cover
 
     def _cost(self, region: np.ndarray, separator: np.ndarray, wanted: np.ndarray) -> float:
         """Separator nodes per useful region node (a node is useful while its class is
@@ -594,10 +605,14 @@ class _Graph:
         return orders
 
     def _subgraph(self, nodes: np.ndarray) -> csr_matrix:
+        return self._subgraph_rows(nodes, nodes)
+
+    def _subgraph_rows(self, rows: np.ndarray, columns: np.ndarray) -> csr_matrix:
+        """Edges from `rows` to `columns` as a len(rows) x len(columns) matrix."""
         full = csr_matrix(
             (np.ones(len(self.indices)), self.indices, self.indptr), shape=(self.n, self.n)
         )
-        return full[nodes][:, nodes]
+        return full[rows][:, columns]
 
     def _best_prefix(
         self, order: np.ndarray, available: np.ndarray, low: int, high: int, wanted: np.ndarray
@@ -791,6 +806,33 @@ class _Graph:
         return int(((a != REMOVED) & (b != REMOVED) & (a != b)).sum() // 2)
 
 
+def _minimum_vertex_cover(between: csr_matrix) -> np.ndarray:
+    """Smallest node set touching every edge of a bipartite graph (rows | columns), as
+    positions in rows followed by columns. Koenig's construction: Z = nodes reachable
+    from unmatched rows by alternating paths (any edge row -> column, matched edge
+    column -> row); the cover is the rows outside Z and the columns inside Z."""
+    n_rows, n_columns = between.shape
+    match_of_row = maximum_bipartite_matching(between, perm_type="column")
+    matched = np.flatnonzero(match_of_row >= 0)
+    source = n_rows + n_columns  # one extra node pointing at every unmatched row
+    unmatched = np.flatnonzero(match_of_row < 0)
+    coo = between.tocoo()
+    walk = csr_matrix(
+        (
+            np.ones(len(coo.row) + len(matched) + len(unmatched)),
+            (
+                np.r_[coo.row, n_rows + match_of_row[matched], np.full(len(unmatched), source)],
+                np.r_[n_rows + coo.col, matched, unmatched],
+            ),
+        ),
+        shape=(source + 1, source + 1),
+    )
+    reached = np.zeros(source + 1, dtype=bool)
+    reached[breadth_first_order(walk, source, directed=True, return_predecessors=False)] = True
+    side = np.r_[np.ones(n_rows, dtype=bool), np.zeros(n_columns, dtype=bool)]
+    return np.flatnonzero(np.where(side, ~reached[:source], reached[:source]))
+
+
 def partition_at_random(
     labels: np.ndarray, fractions: tuple[float, ...], rng: np.random.Generator
 ) -> np.ndarray:
@@ -971,8 +1013,9 @@ def _search_description(exhaustive: bool, sequence_type: str) -> str:
     if exhaustive:
         return (
             "exhaustive: mmseqs align on a generated prefilter listing every pair that can "
-            "reach the threshold (pairs skipped only when their residue composition proves "
-            f"they cannot), -e inf, --alignment-mode 3{strands}"
+            "reach the threshold (a pair is skipped only when its longest common subsequence "
+            "is shorter than the identical residues the threshold needs, which proves no "
+            f"alignment can reach it), -e inf, --alignment-mode 3{strands}"
         )
     return (
         f"prefilter: mmseqs search -s {mmseqs.PREFILTER_SENSITIVITY} --max-seqs "

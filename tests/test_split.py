@@ -138,6 +138,8 @@ def test_label_proportions_within_tolerance(tmp_path):
     for name in PARTITIONS:
         shares = read_tsv(folder / f"{name}.tsv")["label"].value_counts(normalize=True)
         assert (shares.reindex(whole.index, fill_value=0) - whole).abs().max() <= 0.03 + 1e-9
+        lengths = read_tsv(folder / f"{name}.tsv")["sequence"].str.len()
+        assert report["partitions"][name]["length_quartiles"][1] == lengths.median()
     assert report["labels_within_tolerance"]
 
 

@@ -118,16 +118,10 @@ def similar_pairs(
     _check_arguments(table, sequence_type, min_identity, denominator, min_coverage, between)
     if len(table) < 2:
         return pd.DataFrame(columns=PAIR_COLUMNS)
+    groups = None if between is None else table[between].astype(str).to_numpy()
     with tempfile.TemporaryDirectory(dir=workdir, prefix="mmseqs-") as scratch:
         search = _Search(
-            table=table.reset_index(drop=True),
-            nucleotide=sequence_type in NUCLEOTIDE_TYPES,
-            min_identity=min_identity,
-            denominator=denominator,
-            min_coverage=min_coverage,
-            folder=Path(scratch),
-            threads=threads,
-            groups=None if between is None else table[between].astype(str).to_numpy(),
+            table, sequence_type, min_identity, denominator, min_coverage, scratch, threads, groups
         )
         hits = search.exhaustive() if exhaustive else search.prefiltered()
     return _pairs_at_or_above(hits, table, min_identity, denominator, min_coverage)
@@ -168,15 +162,16 @@ class _Search:
     def __init__(
         self,
         table: pd.DataFrame,
-        nucleotide: bool,
+        sequence_type: str,
         min_identity: float,
         denominator: str,
         min_coverage: float,
-        folder: Path,
+        folder: str | Path,
         threads: int,
-        groups: np.ndarray | None,
+        groups: np.ndarray | None = None,
     ) -> None:
-        sequences = table["sequence"].str.upper()
+        nucleotide = sequence_type in NUCLEOTIDE_TYPES
+        sequences = table["sequence"].reset_index(drop=True).str.upper()
         if nucleotide:
             sequences = sequences.str.replace("U", "T")
         self.order = np.argsort(sequences.to_numpy(), kind="stable")  # sorted row -> table row
@@ -187,7 +182,7 @@ class _Search:
         self.min_identity = min_identity
         self.denominator = denominator
         self.min_coverage = min_coverage
-        self.folder = folder
+        self.folder = Path(folder)
         self.threads = max(1, int(threads))
         self.binary = find_mmseqs()
 
@@ -543,14 +538,7 @@ def cluster_ids(
     _check_arguments(table, sequence_type, min_identity, denominator, min_coverage, None)
     with tempfile.TemporaryDirectory(dir=workdir, prefix="mmseqs-") as scratch:
         search = _Search(
-            table=table.reset_index(drop=True),
-            nucleotide=sequence_type in NUCLEOTIDE_TYPES,
-            min_identity=min_identity,
-            denominator=denominator,
-            min_coverage=min_coverage,
-            folder=Path(scratch),
-            threads=threads,
-            groups=None,
+            table, sequence_type, min_identity, denominator, min_coverage, scratch, threads
         )
         database = search._createdb(search.sequences, "seqs", amino_acid=not search.nucleotide)
         clusters = search.folder / "clusters"

@@ -425,7 +425,12 @@ def model_card(stages: dict[str, Any], dataset: dict[str, Any]) -> str:
     ]
     if split:
         sizes = {name: p["sequences"] for name, p in split["partitions"].items()}
-        lines.append(f" Partitions: {sizes}.")
+        medians = {
+            name: p["length_quartiles"][1]
+            for name, p in split["partitions"].items()
+            if p.get("length_quartiles")
+        }
+        lines.append(f" Partitions: {sizes}; median sequence length {medians}.")
     lines += ["", "## Quantitative analyses", ""]
     if ev:
         lines += [_metrics_table(ev), ""]

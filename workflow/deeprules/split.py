@@ -945,6 +945,7 @@ def build_report(
             "max_label_share_deviation": float(
                 max(abs(shares.get(lab, 0.0) - whole[lab]) for lab in labels)
             ),
+            "length_quartiles": _quartiles(part["sequence"].str.len()),
         }
     removed = ledger["id"]
     removed_labels = table.set_index("id").loc[removed, "label"] if len(removed) else pd.Series()
@@ -1006,6 +1007,13 @@ def build_report(
         },
         "timings_s": {k: round(v, 3) for k, v in timings.items()},
     }
+
+
+def _quartiles(lengths: pd.Series) -> list[float] | None:
+    """Sequence length quartiles: a homology split can shift lengths between partitions
+    (peripheral, loosely connected sequences are often the longer ones), and a reviewer
+    should see that next to the scores."""
+    return lengths.quantile([0.25, 0.5, 0.75]).tolist() if len(lengths) else None
 
 
 def _search_description(exhaustive: bool, sequence_type: str) -> str:

@@ -137,3 +137,17 @@ def test_sensitive_dataset_model_card_forbids_sharing_weights():
     tips = {t["tip"]: t for t in scorecard({"curate": curate}, dataset)}
     assert tips[10]["status"] == "warning" and "1 open" in tips[10]["evidence"]
     assert tips[7]["status"] == "not_done"
+
+
+def test_tip7_warns_when_the_split_shifted_lengths():
+    from deeprules.report import _length_shift
+
+    def split(train: float, test: float) -> dict:
+        parts = {"train": train, "tune": 30.0, "test": test}
+        return {
+            "partitions": {k: {"length_quartiles": [v - 5, v, v + 5]} for k, v in parts.items()}
+        }
+
+    assert "train/tune/test 25/30/44" in _length_shift(split(25.0, 44.0))
+    assert _length_shift(split(25.0, 30.0)) == ""
+    assert _length_shift({"partitions": {"train": {}, "test": {}}}) == ""

@@ -838,7 +838,7 @@ def prepare(
                 f"config key 'cnn.search_space.{key}': a range is [low, high], got [{low}, {high}]"
             )
     train = read_partition(train_path)
-    read_partition(tune_path)
+    tune = read_partition(tune_path)
     sequence_type = dataset["sequence_type"]
     rc = bool(cnn["reverse_complement"]) and sequence_type == "dna"
     if cnn["reverse_complement"] and not rc:
@@ -846,9 +846,11 @@ def prepare(
             "cnn.reverse_complement applies to DNA only; %s is %s", dataset["name"], sequence_type
         )
     classes = class_order(train["label"].tolist(), dataset.get("positive_class"), train_path)
-    length = encoding.choose_length(
-        train["sequence"].str.len().tolist(), cnn["max_length"], cnn["length_quantile"]
-    )
+    # Train and tune lengths both: a homology split can put the longer sequences in tune
+    # (on amp, median 24 in train vs 55 in tune), and the quantile of train alone would
+    # then truncate many of the sequences the model is selected on.
+    lengths = pd.concat([train["sequence"], tune["sequence"]]).str.len().tolist()
+    length = encoding.choose_length(lengths, cnn["max_length"], cnn["length_quantile"])
     return {
         "dataset": dataset["name"],
         "sequence_type": sequence_type,
@@ -865,7 +867,7 @@ def prepare(
         "length": length,
         "length_source": "cnn.max_length"
         if cnn["max_length"] is not None
-        else f"quantile {cnn['length_quantile']} of train lengths",
+        else f"quantile {cnn['length_quantile']} of train and tune lengths",
         "reverse_complement": rc,
         "data_sha256": {"train": sha256_of(train_path), "tune": sha256_of(tune_path)},
     }

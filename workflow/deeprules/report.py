@@ -137,6 +137,8 @@ def write_markdown_and_html(text: str, md_path: Path, html_path: Path, title: st
         handle.write(page)
 
 
+# Test median length this far (relative) from train's is worth a reviewer's attention.
+LENGTH_SHIFT = 0.25
 TIP_TITLES = {
     1: "Decide whether deep learning is appropriate",
     2: "Use traditional methods to establish baselines",
@@ -337,6 +339,26 @@ def scorecard(stages: dict[str, Any], dataset: dict[str, Any]) -> list[dict[str,
     return tips
 
 
+def _length_shift(split: dict[str, Any]) -> str:
+    """A warning when test sequences are much longer or shorter than training ones: a
+    homology split tends to carve loosely connected (often longer) sequences out of a
+    large family, and test scores then measure transfer to other lengths too."""
+    medians = {
+        name: part["length_quartiles"][1]
+        for name, part in split["partitions"].items()
+        if part.get("length_quartiles")
+    }
+    if len(medians) < 2 or "test" not in medians or "train" not in medians:
+        return ""
+    if abs(medians["test"] - medians["train"]) <= LENGTH_SHIFT * medians["train"]:
+        return ""
+    shown = "/".join(f"{medians[name]:g}" for name in ("train", "tune", "test") if name in medians)
+    return (
+        f"median sequence length train/tune/test {shown}: the split shifted lengths, so "
+        "test scores also measure transfer to other lengths"
+    )
+
+
 def _tip7(split, base, ev) -> dict[str, Any]:
     if not (split and ev):
         return _tip(7, NOT_DONE, "split or evaluate missing", "")
@@ -359,7 +381,10 @@ def _tip7(split, base, ev) -> dict[str, Any]:
     overfit = ev["overfitting_flags"]
     if overfit:
         parts.append(f"{len(overfit)} model(s) with a train/test gap above the threshold")
-    status = WARNING if leaks or access > 1 or overfit else DONE
+    shifted = _length_shift(split)
+    if shifted:
+        parts.append(shifted)
+    status = WARNING if leaks or access > 1 or overfit or shifted else DONE
     return _tip(7, status, f"{split['method']} split; test partition opened once", "; ".join(parts))
 
 

@@ -294,3 +294,20 @@ def test_bayesian_and_random_search_run_exactly_the_budget(tmp_path, tuner):
     runs = runs_by_trial(spec["tuner_dir"])
     assert len(runs) == 2
     assert all(len(r) == 1 and r[0]["finished"] for r in runs.values())
+
+
+def test_every_stage_means_the_same_positive_class():
+    """Without a configured positive_class the minority class is positive everywhere, even
+    when it sorts first (the CNN once took the class that sorts last)."""
+    from deeprules.baselines import task_for
+    from deeprules.evaluate import make_task
+
+    labels = ["alpha"] * 3 + ["zeta"] * 5
+    train = pd.DataFrame({"label": labels})
+    dataset = {"name": "d", "sequence_type": "dna"}
+    assert cnn.class_order(labels, None, "train")[-1] == "alpha"
+    assert make_task(labels, None, 10).positive == "alpha"
+    assert task_for(train, train, dataset, {"primary_metric": "auto"}).positive_class == "alpha"
+    assert cnn.class_order(labels, "zeta", "train")[-1] == "zeta"
+    with pytest.raises(InputError, match="'positive_class': 'beta' is not a label in train"):
+        cnn.class_order(labels, "beta", "train")

@@ -50,7 +50,14 @@ from sklearn.utils.class_weight import compute_sample_weight
 from threadpoolctl import threadpool_limits
 
 from deeprules.features import SequenceFeatures, ShortcutFeatures
-from deeprules.io import InputError, atomic_write, read_tsv, write_json, write_tsv
+from deeprules.io import (
+    InputError,
+    atomic_write,
+    read_tsv,
+    resolve_positive_class,
+    write_json,
+    write_tsv,
+)
 
 matplotlib.use("Agg")  # before pyplot: no display on cluster nodes
 import matplotlib.pyplot as plt
@@ -163,18 +170,9 @@ def task_for(
         )
     if tune["label"].nunique() < 2:
         raise InputError("tune partition has a single class; AUROC and MCC are undefined on it")
-    positive = None
-    if len(classes) == 2:
-        positive = dataset.get("positive_class")
-        if positive is None:
-            counts = train["label"].value_counts()
-            positive = min(classes, key=lambda c: (counts[c], -classes.index(c)))
-            log.info("no positive_class in the dataset file; using the minority class %s", positive)
-        elif positive not in classes:
-            raise InputError(
-                f"dataset key 'positive_class': '{positive}' is not a label in train "
-                f"(labels: {', '.join(classes)})"
-            )
+    positive = resolve_positive_class(train["label"], dataset.get("positive_class"), "train")
+    if positive and dataset.get("positive_class") is None:
+        log.info("no positive_class in the dataset file; using the minority class %s", positive)
     primary = settings["primary_metric"]
     if primary == "auto":
         primary = "mcc" if len(classes) == 2 else "macro_f1"

@@ -65,6 +65,7 @@ from deeprules.io import (
     atomic_write,
     read_json,
     read_tsv,
+    resolve_positive_class,
     setup_logging,
     sha256_of,
     write_json,
@@ -109,18 +110,15 @@ def read_partition(path: str | Path) -> pd.DataFrame:
 
 
 def class_order(labels: list[str], positive_class: str | None, where: str) -> list[str]:
-    """Class names in output order: sorted, and for two classes the positive class last,
-    so the single sigmoid output is the probability of the positive class."""
+    """Class names in output order: sorted, and for two classes the positive class
+    (`deeprules.io.resolve_positive_class`) last, so the single sigmoid output is its
+    probability."""
     classes = sorted(set(labels))
     if len(classes) < 2:
         raise InputError(f"{where}: only one class ({classes}); a classifier needs two or more")
-    if len(classes) == 2 and positive_class:
-        if positive_class not in classes:
-            raise InputError(
-                f"dataset key 'positive_class': {positive_class!r} is not a label in {where} "
-                f"(labels: {classes})"
-            )
-        classes = [name for name in classes if name != positive_class] + [positive_class]
+    positive = resolve_positive_class(labels, positive_class, str(where))
+    if positive:
+        classes = [name for name in classes if name != positive] + [positive]
     return classes
 
 

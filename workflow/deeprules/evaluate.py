@@ -39,6 +39,7 @@ from deeprules.io import (
     atomic_write,
     read_json,
     read_tsv,
+    resolve_positive_class,
     sha256_of,
     write_json,
     write_tsv,
@@ -135,23 +136,14 @@ class Task:
 def make_task(labels: Iterable[str], positive_class: str | None, calibration_bins: int) -> Task:
     """Classes in sorted order (the order of every stage's `score_<class>` columns).
 
-    A binary task's positive class is the dataset's `positive_class`; without
-    one, the minority class of `labels` (ties: the later name), the rule the
-    baselines stage uses, so that both stages mean the same class by 'positive'.
+    A binary task's positive class follows `deeprules.io.resolve_positive_class`, the rule
+    the baselines and cnn stages use too.
     """
-    counts = pd.Series(list(labels)).value_counts()
-    classes = tuple(sorted(counts.index))
+    labels = list(labels)
+    classes = tuple(sorted(set(labels)))
     if len(classes) < 2:
         raise InputError(f"evaluation needs at least two classes, found {list(classes)}")
-    positive = None
-    if len(classes) == 2:
-        positive = positive_class or min(classes, key=lambda c: (counts[c], -classes.index(c)))
-        if positive not in classes:
-            raise InputError(
-                f"dataset key 'positive_class': '{positive}' is not a class; "
-                f"classes are {list(classes)}"
-            )
-    return Task(classes, positive, calibration_bins)
+    return Task(classes, resolve_positive_class(labels, positive_class, "train"), calibration_bins)
 
 
 # --- metrics on weighted samples ------------------------------------------------

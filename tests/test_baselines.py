@@ -158,7 +158,7 @@ def test_multiclass_scores_every_class_and_ranks_by_macro_f1(tmp_path):
     summary = run_baselines(
         folder / "train.tsv", folder / "tune.tsv", {"sequence_type": "dna"}, config, tmp_path / "b"
     )
-    assert summary["primary_metric"] == "macro_f1" and summary["positive_class"] is None
+    assert summary["primary_metric"] == "auroc" and summary["positive_class"] is None
     predictions = read_tsv(tmp_path / "b/predictions.tsv")
     columns = [f"score_{c}" for c in classes]
     assert "score" not in predictions.columns

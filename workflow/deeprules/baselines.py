@@ -175,7 +175,7 @@ def task_for(
         log.info("no positive_class in the dataset file; using the minority class %s", positive)
     primary = settings["primary_metric"]
     if primary == "auto":
-        primary = "mcc" if len(classes) == 2 else "macro_f1"
+        primary = "auroc"  # what the CNN's search and evaluate's best-baseline pick use
     return Task(classes, positive, primary)
 
 

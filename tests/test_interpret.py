@@ -35,6 +35,7 @@ SETTINGS = {
     "top_features": 10,
     "permutation_repeats": 3,
     "permutation_max_features": 40,
+    "permutation_budget_seconds": 120,
     "attribution_samples": 60,
     "ig_steps": 32,
     "filter_sequences": 600,
@@ -199,3 +200,20 @@ def test_keras_fingerprint_ignores_the_save_date(interpreted, tmp_path):
             target.writestr(name, data)
     assert sha256_of(copy) != sha256_of(original)
     assert model_fingerprint(copy) == model_fingerprint(original)
+
+
+def test_permutation_importance_keeps_to_its_time_budget():
+    """A model whose predictions are slow gets fewer features, not a longer stage."""
+    import time
+
+    from deeprules.interpret import _affordable_features
+
+    class Slow:
+        def predict_proba(self, x):
+            time.sleep(0.05)
+            return np.zeros((len(x), 2))
+
+    settings = SETTINGS | {"permutation_repeats": 2, "permutation_budget_seconds": 0.5}
+    assert 1 <= _affordable_features(Slow(), np.zeros((3, 4)), settings) <= 5
+    generous = settings | {"permutation_budget_seconds": 1000}
+    assert _affordable_features(Slow(), np.zeros((3, 4)), generous) == 40

@@ -455,7 +455,8 @@ def model_card(stages: dict[str, Any], dataset: dict[str, Any]) -> str:
             for name, p in split["partitions"].items()
             if p.get("length_quartiles")
         }
-        lines.append(f" Partitions: {sizes}; median sequence length {medians}.")
+        lengths = f"; median sequence length {medians}" if medians else ""
+        lines.append(f" Partitions: {sizes}{lengths}.")
     lines += ["", "## Quantitative analyses", ""]
     if ev:
         lines += [_metrics_table(ev), ""]

@@ -70,7 +70,8 @@ def main() -> None:
         tuning_fit_s=("fit_seconds", "sum"),
         slowest_fit_s=("fit_seconds", "max"),
     )
-    table = ranked.set_index("model")[["rank", summary["primary_metric"], "auroc", "auprc"]]
+    columns = dict.fromkeys(["rank", summary["primary_metric"], "auroc", "auprc", "mcc"])
+    table = ranked.set_index("model")[list(columns)]
     table = table.join(per_family, how="left").fillna({"trials": 0})
     print(f"data: {source}; {summary['partitions']}; {summary['features']['columns']} features")
     load = os.getloadavg()[0]
@@ -80,8 +81,7 @@ def main() -> None:
     metric = summary["primary_metric"]
     print(
         f"random split: {inflation['family']} {metric} {inflation['random_split'][metric]:.3f} "
-        f"vs {inflation['homology_split'][metric]:.3f} on this split; AUROC "
-        f"{inflation['random_split']['auroc']:.3f} vs {inflation['homology_split']['auroc']:.3f}"
+        f"vs {inflation['homology_split'][metric]:.3f} on this split"
     )
     shuffled = ", ".join(f"{x:.3f}" for x in summary["shuffled_control_aurocs"])
     print(

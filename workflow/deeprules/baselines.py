@@ -507,15 +507,16 @@ def tune_family(
             }
         )
         best = max(r["score"] for r in rows)
+        auroc = "" if task.primary_metric == "auroc" else f", auroc {metrics['auroc']:.4f}"
         log.info(
-            "%s trial %d/%d: %s %.4f (best %.4f), auroc %.4f, fit %.1f s%s",
+            "%s trial %d/%d: %s %.4f (best %.4f)%s, fit %.1f s%s",
             family,
             trial.number + 1,
             settings.trials,
             task.primary_metric,
             score,
             best,
-            metrics["auroc"],
+            auroc,
             seconds,
             f" [{', '.join(notes)}]" if notes else "",
         )

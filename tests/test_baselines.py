@@ -151,7 +151,7 @@ def test_random_split_is_reported_beside_the_homology_split(stage):
     assert (stage / "inflation.png").stat().st_size > 0
 
 
-def test_multiclass_scores_every_class_and_ranks_by_macro_f1(tmp_path):
+def test_multiclass_scores_every_class_and_ranks_by_macro_auroc(tmp_path):
     classes = ("background", "bound", "enhancer")
     folder = make_split(tmp_path / "split", classes=classes, train=180, tune=90)
     config = run_config(families=["logistic_regression", "naive_bayes"])

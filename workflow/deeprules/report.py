@@ -339,16 +339,20 @@ def scorecard(stages: dict[str, Any], dataset: dict[str, Any]) -> list[dict[str,
     return tips
 
 
-def _length_shift(split: dict[str, Any]) -> str:
-    """A warning when test sequences are much longer or shorter than training ones: a
-    homology split tends to carve loosely connected (often longer) sequences out of a
-    large family, and test scores then measure transfer to other lengths too."""
-    medians = {
+def _median_lengths(split: dict[str, Any]) -> dict[str, float]:
+    return {
         name: part["length_quartiles"][1]
         for name, part in split["partitions"].items()
         if part.get("length_quartiles")
     }
-    if len(medians) < 2 or "test" not in medians or "train" not in medians:
+
+
+def _length_shift(split: dict[str, Any]) -> str:
+    """A warning when test sequences are much longer or shorter than training ones: a
+    homology split tends to carve loosely connected (often longer) sequences out of a
+    large family, and test scores then measure transfer to other lengths too."""
+    medians = _median_lengths(split)
+    if "test" not in medians or "train" not in medians:
         return ""
     if abs(medians["test"] - medians["train"]) <= LENGTH_SHIFT * medians["train"]:
         return ""
@@ -450,11 +454,7 @@ def model_card(stages: dict[str, Any], dataset: dict[str, Any]) -> str:
     ]
     if split:
         sizes = {name: p["sequences"] for name, p in split["partitions"].items()}
-        medians = {
-            name: p["length_quartiles"][1]
-            for name, p in split["partitions"].items()
-            if p.get("length_quartiles")
-        }
+        medians = _median_lengths(split)
         lengths = f"; median sequence length {medians}" if medians else ""
         lines.append(f" Partitions: {sizes}{lengths}.")
     lines += ["", "## Quantitative analyses", ""]

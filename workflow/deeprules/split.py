@@ -91,6 +91,12 @@ class SplitSettings:
     seed: int
 
     @property
+    def homology(self) -> tuple[str, float, str, float]:
+        """What makes two sequences homologous here, as deeprules.mmseqs takes it:
+        sequence type, threshold, denominator, minimum coverage."""
+        return self.sequence_type, self.threshold, self.denominator, self.min_coverage
+
+    @property
     def identity_definition(self) -> str:
         cover = (
             f", alignment covering at least {self.min_coverage:g} of both sequences"
@@ -214,14 +220,7 @@ def split_dataset(
         "exhaustive" if exhaustive else "prefilter",
     )
     pairs = mmseqs.similar_pairs(
-        table,
-        settings.sequence_type,
-        settings.threshold,
-        settings.denominator,
-        settings.min_coverage,
-        workdir=workdir,
-        threads=threads,
-        exhaustive=exhaustive,
+        table, *settings.homology, workdir=workdir, threads=threads, exhaustive=exhaustive
     )
     timings["similarity_graph_s"] = time.perf_counter() - tick
     component = homology_components(table["id"], pairs)
@@ -338,15 +337,7 @@ def assign_partitions(
         codes = partition_at_random(labels, settings.fractions, rng)
         reasons = {}
     elif settings.method == "cluster":
-        clusters = mmseqs.cluster_ids(
-            table,
-            settings.sequence_type,
-            settings.threshold,
-            settings.denominator,
-            settings.min_coverage,
-            workdir=workdir,
-            threads=threads,
-        )
+        clusters = mmseqs.cluster_ids(table, *settings.homology, workdir=workdir, threads=threads)
         codes = place_groups(pd.factorize(clusters)[0], labels, settings.fractions, rng)
         reasons = {}
     else:
@@ -424,6 +415,10 @@ class _Graph:
     ) -> None:
         self.indptr, self.indices = adjacency.indptr, adjacency.indices
         self.n = adjacency.shape[0]
+        # one weight per edge, built once: every cut slices sub-matrices out of it
+        self.edges = csr_matrix(
+            (np.ones(len(self.indices)), self.indices, self.indptr), shape=(self.n, self.n)
+        )
         self.class_names, self.label = np.unique(labels, return_inverse=True)
         self.n_classes = len(self.class_names)
         self.fractions = np.asarray(fractions)
@@ -449,12 +444,7 @@ class _Graph:
 
     def place_components(self) -> None:
         """Largest component first: whole where it fits, else cut (see `_cut_component`)."""
-        _, component = connected_components(
-            csr_matrix(
-                (np.ones(len(self.indices)), self.indices, self.indptr), shape=(self.n, self.n)
-            ),
-            directed=False,
-        )
+        _, component = connected_components(self.edges, directed=False)
         members = pd.Series(np.arange(self.n)).groupby(component).apply(np.asarray)
         order = sorted(
             members.index, key=lambda c: (-len(members[c]), self.priority[members[c][0]])
@@ -590,7 +580,7 @@ class _Graph:
         """Orders of the pool nodes along the first non-trivial eigenvectors, both ways."""
         if len(pool) <= SPECTRAL_VECTORS + 2:
             return []
-        sub = self._subgraph(pool).astype(np.float64)
+        sub = self._subgraph_rows(pool, pool)
         degree = np.asarray(sub.sum(axis=1)).ravel()
         scale = diags(1 / np.sqrt(np.maximum(degree, 1)))
         start = np.random.default_rng(int(self.priority[0])).random(len(pool)) + 1
@@ -604,15 +594,9 @@ class _Graph:
             orders += [order, order[::-1]]
         return orders
 
-    def _subgraph(self, nodes: np.ndarray) -> csr_matrix:
-        return self._subgraph_rows(nodes, nodes)
-
     def _subgraph_rows(self, rows: np.ndarray, columns: np.ndarray) -> csr_matrix:
         """Edges from `rows` to `columns` as a len(rows) x len(columns) matrix."""
-        full = csr_matrix(
-            (np.ones(len(self.indices)), self.indices, self.indptr), shape=(self.n, self.n)
-        )
-        return full[rows][:, columns]
+        return self.edges[rows][:, columns]
 
     def _best_prefix(
         self, order: np.ndarray, available: np.ndarray, low: int, high: int, wanted: np.ndarray

@@ -98,3 +98,126 @@ def _check_consistency(dataset: dict[str, Any], path: Path) -> None:
             raise InputError(
                 f"{path}: key 'sources[{index}].columns' is required when header is false"
             )
+
+
+# -- what each stage reads ---------------------------------------------------
+# One builder per stage: the rule's `params.settings` is exactly this dict, so a
+# changed key reruns the stages that read it and no other (Snakemake reruns a job
+# whose params changed). Stages read nothing else: never `snakemake.config`.
+# Defaults come only from the JSON schemas, filled in when the files are validated.
+
+
+def _dataset_keys(dataset: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    """The dataset file's `keys` that are set, always with the dataset's name."""
+    return {key: dataset[key] for key in ("name", *keys) if key in dataset}
+
+
+SOURCE_KEYS = ("sources", "allow_unpinned")
+RECORD_KEYS = ("sequence_type", "sources", "labels", "metadata")
+REPORT_KEYS = ("sequence_type", "description", "ethics", "sensitive", "positive_class")
+
+
+def fetch_settings(config: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]:
+    """Download: the sources and how to reach them."""
+    return {"dataset": _dataset_keys(dataset, SOURCE_KEYS), "fetch": config["fetch"]}
+
+
+def curate_settings(config: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]:
+    """Reading records: formats, labels, metadata and what to do with invalid ones."""
+    return {"dataset": _dataset_keys(dataset, RECORD_KEYS), "curate": config["curate"]}
+
+
+def explore_settings(config: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]:
+    """The checks; `strict` only decides the gate, so switching it reruns only the gate."""
+    checks = {key: value for key, value in config["explore"].items() if key != "strict"}
+    return {
+        "dataset": _dataset_keys(dataset, RECORD_KEYS),
+        "explore": checks,
+        "seed": config["seed"],
+    }
+
+
+def explore_gate_settings(config: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]:
+    return {"dataset": _dataset_keys(dataset, ()), "strict": config["explore"]["strict"]}
+
+
+def split_settings(config: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]:
+    """The run's split section with the dataset's overrides applied, and the threshold of
+    the dataset's sequence type only: the other type's threshold cannot change this split."""
+    run = config["split"]
+    override = dataset.get("split", {})
+    kind = "protein" if dataset["sequence_type"] == "protein" else "nucleotide"
+    merged = {key: value for key, value in run.items() if key != "threshold"}
+    merged["threshold"] = run["threshold"][kind]
+    merged["threshold_key"] = f"config key 'split.threshold.{kind}'"
+    for key in ("threshold", "denominator", "partition_column"):
+        if key in override:
+            merged[key] = override[key]
+    if "threshold" in override:
+        merged["threshold_key"] = f"dataset '{dataset['name']}' key 'split.threshold'"
+    return {
+        "dataset": _dataset_keys(dataset, ("sequence_type", "positive_class")),
+        "split": merged,
+        "seed": config["seed"],
+    }
+
+
+def baselines_settings(config: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]:
+    """The families and their search; the classes come from the split's report."""
+    return {
+        "dataset": _dataset_keys(dataset, ("sequence_type",)),
+        "baselines": config["baselines"],
+        "trials": config["budget"]["trials"],
+        "seed": config["seed"],
+    }
+
+
+def cnn_settings(config: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]:
+    """The search, its budget and determinism; the classes come from the split's report."""
+    return {
+        "dataset": _dataset_keys(dataset, ("sequence_type",)),
+        "cnn": config["cnn"],
+        "trials": config["budget"]["trials"],
+        "seed": config["seed"],
+        "deterministic": config["deterministic"],
+    }
+
+
+def evaluate_settings(config: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]:
+    """Scoring the test partition; what the models need comes from their own stages' files."""
+    return {
+        "dataset": _dataset_keys(dataset, ("sequence_type",)),
+        "evaluate": config["evaluate"],
+        "seed": config["seed"],
+    }
+
+
+def interpret_settings(config: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "dataset": _dataset_keys(dataset, ("sequence_type",)),
+        "interpret": config["interpret"],
+        "seed": config["seed"],
+    }
+
+
+def report_settings(config: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]:
+    """Only the report reads the dataset's description, ethics register and sensitivity."""
+    return {
+        "dataset": _dataset_keys(dataset, REPORT_KEYS),
+        "seed": config["seed"],
+        "deterministic": config["deterministic"],
+    }
+
+
+STAGE_SETTINGS = {
+    "fetch": fetch_settings,
+    "curate": curate_settings,
+    "explore": explore_settings,
+    "explore_gate": explore_gate_settings,
+    "split": split_settings,
+    "baselines": baselines_settings,
+    "cnn": cnn_settings,
+    "evaluate": evaluate_settings,
+    "interpret": interpret_settings,
+    "report": report_settings,
+}

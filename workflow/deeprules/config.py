@@ -128,8 +128,10 @@ def curate_settings(config: dict[str, Any], dataset: dict[str, Any]) -> dict[str
 
 
 def explore_settings(config: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]:
-    """The checks; `strict` only decides the gate, so switching it reruns only the gate."""
-    checks = {key: value for key, value in config["explore"].items() if key != "strict"}
+    """The checks; `strict` only decides the gate, so switching it reruns only the gate,
+    and only the k-mer size of the dataset's sequence type is passed."""
+    other = "kmer_size_nucleic" if dataset["sequence_type"] == "protein" else "kmer_size_protein"
+    checks = {k: v for k, v in config["explore"].items() if k not in ("strict", other)}
     return {
         "dataset": _dataset_keys(dataset, RECORD_KEYS),
         "explore": checks,
@@ -163,10 +165,17 @@ def split_settings(config: dict[str, Any], dataset: dict[str, Any]) -> dict[str,
 
 
 def baselines_settings(config: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]:
-    """The families and their search; the classes come from the split's report."""
+    """The families and their search; the classes come from the split's report. Only the
+    k-mer sizes of the dataset's sequence type, and descriptors for proteins only, so the
+    other types' settings cannot rerun this dataset's models."""
+    section = dict(config["baselines"])
+    sequence_type = dataset["sequence_type"]
+    section["kmer_sizes"] = {sequence_type: section["kmer_sizes"][sequence_type]}
+    if sequence_type != "protein":
+        section["descriptors"] = {"enabled": False, "global": False, "scales": []}
     return {
         "dataset": _dataset_keys(dataset, ("sequence_type",)),
-        "baselines": config["baselines"],
+        "baselines": section,
         "trials": config["budget"]["trials"],
         "seed": config["seed"],
     }

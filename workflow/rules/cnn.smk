@@ -7,7 +7,10 @@ rule cnn:
     input:
         train="results/{dataset}/split/train.tsv",
         tune="results/{dataset}/split/tune.tsv",
-        gate="results/{dataset}/explore/gate.json",
+        split_report="results/{dataset}/split/split_report.json",
+        # ancient: training waits for the gate, but a rerun gate (explore.strict
+        # switched) does not retrain anything
+        gate=ancient("results/{dataset}/explore/gate.json"),
     output:
         model="results/{dataset}/cnn/model.keras",
         hyperparameters="results/{dataset}/cnn/best_hyperparameters.json",
@@ -31,8 +34,6 @@ rule cnn:
     resources:
         gpu=cnn_gpus,
     params:
-        dataset=dataset_config,
-        settings=cnn_settings,
-        tuner_dir=cnn_tuner_dir,
+        settings=stage_settings("cnn"),
     script:
         "../scripts/cnn.py"

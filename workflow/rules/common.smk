@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 
-from deeprules.config import load_datasets, validate_run_config
+from deeprules.config import STAGE_SETTINGS, load_datasets, validate_run_config
 from deeprules.io import InputError
 
 try:
@@ -19,53 +19,12 @@ wildcard_constraints:
     dataset="|".join(DATASETS),
 
 
-def dataset_config(wildcards):
-    """The validated dataset file of the job's dataset."""
-    return DATASETS[wildcards.dataset]
-
-
-def dataset_sources(wildcards):
-    """What decides the download: a change here (and only here) refetches."""
-    dataset = DATASETS[wildcards.dataset]
-    return {key: dataset[key] for key in ("name", "sources", "allow_unpinned")}
-
-
-def dataset_curation(wildcards):
-    """What decides curation; split or model settings in the same file do not."""
-    dataset = DATASETS[wildcards.dataset]
-    keys = ("name", "sequence_type", "positive_class", "sources", "labels", "metadata")
-    return {key: dataset[key] for key in keys if key in dataset}
-
-
-def explore_settings(wildcards):
-    """The explore settings (defaults filled by the schema); `strict` only concerns the gate,
-    so switching it does not rerun the checks."""
-    return {k: v for k, v in config["explore"].items() if k != "strict"}
-
-
-def explore_strict(wildcards):
-    """Whether a failed explore check stops the run before training."""
-    return config["explore"]["strict"]
-
-
-def run_seed(wildcards):
-    """The run's seed: a param, so changing it reruns what it seeds."""
-    return config["seed"]
-
-
-def cnn_settings(wildcards):
-    """Everything in the run config that changes the CNN (a change reruns the rule)."""
-    return {
-        "seed": config["seed"],
-        "deterministic": config["deterministic"],
-        "budget": config["budget"],
-        "cnn": config["cnn"],
-    }
-
-
-def cnn_tuner_dir(wildcards):
-    """Kept outside the rule's outputs so that a killed tuning job resumes from it."""
-    return f"results/{wildcards.dataset}/cnn/tuner"
+def stage_settings(stage):
+    """The rule's `params.settings`: exactly what the stage reads, built by
+    deeprules.config from the validated config and dataset file. A change of any of
+    it reruns the rule (and what depends on it); nothing else does."""
+    build = STAGE_SETTINGS[stage]
+    return lambda wildcards: build(config, DATASETS[wildcards.dataset])
 
 
 def cnn_gpus(wildcards):
@@ -93,6 +52,21 @@ def baseline_files(folder, suffix):
     )
 
 
-def baselines_settings(wildcards):
-    """What decides the models: seed, the shared trial budget and the baselines section."""
-    return {key: config[key] for key in ("seed", "budget", "baselines")}
+# Every figure the reviewer's page shows, by stage: declared as the report rule's
+# inputs, so the page shows exactly these and is rebuilt when one changes.
+FIGURES = {
+    "explore": ["lengths", "composition", "pca", "shortcuts", "positions"],
+    "split": ["identity"],
+    "baselines": ["summary", "inflation"],
+    "cnn": ["training_curves"],
+    "evaluate": ["roc", "pr", "calibration", "confusion", "failure_domains"],
+    "interpret": ["baseline_importance", "attributions", "filter_logos"],
+}
+
+
+def report_figures(wildcards):
+    return [
+        f"results/{wildcards.dataset}/{stage}/{name}.png"
+        for stage, names in FIGURES.items()
+        for name in names
+    ]

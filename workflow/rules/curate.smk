@@ -14,6 +14,6 @@ rule curate:
     conda:
         "../../envs/core.yaml"
     params:
-        dataset=dataset_curation,
+        settings=stage_settings("curate"),
     script:
         "../scripts/curate.py"

@@ -12,8 +12,10 @@ rule evaluate:
     input:
         test="results/{dataset}/split/test.tsv",
         train="results/{dataset}/split/train.tsv",
+        split_report="results/{dataset}/split/split_report.json",
         baselines_summary="results/{dataset}/baselines/summary.tsv",
         baselines_predictions="results/{dataset}/baselines/predictions.tsv",
+        baseline_models=baseline_files("models", "joblib"),
         cnn_model="results/{dataset}/cnn/model.keras",
         cnn_summary="results/{dataset}/cnn/summary.json",
         cnn_predictions="results/{dataset}/cnn/predictions.tsv",
@@ -76,11 +78,6 @@ rule evaluate:
         "../../envs/tensorflow-gpu.yaml"
     threads: 2
     params:
-        dataset=dataset_config,
-        settings=config["evaluate"],
-        cnn=config["cnn"],
-        seed=config["seed"],
-        ledger="results/{dataset}/evaluate_access/test_access.json",
-        models_dir="results/{dataset}/baselines/models",
+        settings=stage_settings("evaluate"),
     script:
         "../scripts/evaluate.py"

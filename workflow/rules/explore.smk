@@ -71,9 +71,7 @@ rule explore:
         "../../envs/core.yaml"
     threads: 2
     params:
-        dataset=dataset_curation,
-        settings=explore_settings,
-        seed=run_seed,
+        settings=stage_settings("explore"),
     script:
         "../scripts/explore.py"
 
@@ -88,6 +86,6 @@ rule explore_gate:
     conda:
         "../../envs/core.yaml"
     params:
-        strict=explore_strict,
+        settings=stage_settings("explore_gate"),
     script:
         "../scripts/explore_gate.py"

@@ -7,6 +7,6 @@ rule fetch:
     conda:
         "../../envs/core.yaml"
     params:
-        dataset=dataset_sources,
+        settings=stage_settings("fetch"),
     script:
         "../scripts/fetch.py"

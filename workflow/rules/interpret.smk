@@ -6,6 +6,7 @@ rule interpret:
     input:
         tune="results/{dataset}/split/tune.tsv",
         baselines_summary="results/{dataset}/baselines/summary.tsv",
+        baseline_models=baseline_files("models", "joblib"),
         cnn_model="results/{dataset}/cnn/model.keras",
         cnn_summary="results/{dataset}/cnn/summary.json",
     output:
@@ -42,9 +43,6 @@ rule interpret:
         "../../envs/tensorflow-gpu.yaml"
     threads: 2
     params:
-        dataset=dataset_config,
-        settings=config["interpret"],
-        seed=config["seed"],
-        models_dir="results/{dataset}/baselines/models",
+        settings=stage_settings("interpret"),
     script:
         "../scripts/interpret.py"

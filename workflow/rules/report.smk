@@ -12,6 +12,7 @@ rule report:
         cnn="results/{dataset}/cnn/summary.json",
         evaluate="results/{dataset}/evaluate/metrics.json",
         interpret="results/{dataset}/interpret/summary.json",
+        figures=report_figures,
     output:
         html=report(
             "results/{dataset}/report/report.html",
@@ -31,7 +32,6 @@ rule report:
     conda:
         "../../envs/core.yaml"
     params:
-        dataset=dataset_config,
-        seed=run_seed,
+        settings=stage_settings("report"),
     script:
         "../scripts/report.py"

@@ -27,6 +27,6 @@ rule split:
         "../../envs/mmseqs2.yaml"
     threads: 8
     params:
-        dataset=dataset_config,
+        settings=stage_settings("split"),
     script:
         "../scripts/split.py"

@@ -1,5 +1,5 @@
 # deeprules: the Ten Quick Tips for Deep Learning in Biology as a workflow.
-# Stages, layout and guarantees: see README.md and DESIGN.md.
+# Stages, the files between them and where each concern lives: docs/architecture.md.
 from snakemake.utils import min_version
 
 min_version("9.0")

@@ -1,4 +1,4 @@
-"""A changed setting reruns exactly the stages whose results it can change (DESIGN.md).
+"""A changed setting reruns exactly the stages whose results it can change (docs/architecture.md).
 
 For every key documented in config/README.md (run config, dataset file, a source),
 the key is changed on the finished tiny run and `snakemake --dry-run` must schedule

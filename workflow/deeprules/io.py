@@ -1,7 +1,7 @@
 """Reading and writing the files stages hand to each other.
 
 Every stage writes through these helpers so that a killed job never leaves a
-half-written table or summary behind (DESIGN.md: data between stages).
+half-written table or summary behind (docs/architecture.md: data between stages).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from deeprules import mmseqs
-from deeprules.contracts import PARTITIONS, decide_classes
+from deeprules.contracts import PARTITIONS, Classes, decide_classes
 from deeprules.io import InputError, read_tsv, sequence_hash, write_json, write_tsv
 from deeprules.rule import Job
 from deeprules.split.comparison import partition_at_random, place_groups, predefined_partitions
@@ -76,12 +76,7 @@ def split_dataset(
     timings["partition_s"] = time.perf_counter() - tick
     kept = table.assign(component=component.to_numpy(), partition=partition)
     kept = kept[kept["partition"] != ""].reset_index(drop=True)
-    # decided here, once, from train: every later stage reads them from the report
-    classes = decide_classes(
-        kept.loc[kept["partition"] == "train", "label"],
-        settings.positive_class,
-        where=str(outputs["train"]),
-    )
+    classes = _classes(kept, settings, outputs["train"])
 
     tick = time.perf_counter()
     cross = verify_no_leakage(kept, settings, threads, workdir)
@@ -103,6 +98,14 @@ def split_dataset(
     stop_on_leakage(cross, settings)
     _write_outputs(outcome, report, settings, outputs)
     return report
+
+
+def _classes(kept: pd.DataFrame, settings: SplitSettings, train_path: Path) -> Classes:
+    """Decided here, once, from train (the dataset's positive_class, else train's minority
+    class): every later stage reads them from split_report.json, so "positive" means the
+    same class everywhere. Before the verification, so a wrong positive_class fails fast."""
+    train = kept.loc[kept["partition"] == "train", "label"]
+    return decide_classes(train, settings.positive_class, where=str(train_path))
 
 
 def _check_table(table: pd.DataFrame, settings: SplitSettings, path: Path) -> None:

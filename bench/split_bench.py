@@ -29,9 +29,9 @@ import pandas as pd
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "workflow"))
 
+from deeprules.contracts import PARTITIONS  # noqa: E402
 from deeprules.io import read_tsv, write_tsv  # noqa: E402
 from deeprules.mmseqs import find_mmseqs, similar_pairs  # noqa: E402
-from deeprules.split import PARTITIONS  # noqa: E402
 
 AMP_CSV = REPO / ".venv/lib/python3.11/site-packages/modlamp/data/AMPvsUniProt.csv"
 CURATED = REPO / "results/amp/curate/sequences.tsv"
@@ -78,11 +78,13 @@ def run_method(sequences: Path, method: str, folder: Path) -> dict:
 import sys
 from pathlib import Path
 sys.path.insert(0, {str(REPO / "workflow")!r})
-from deeprules.split import PARTITIONS, settings_from_config, split_dataset
-settings = settings_from_config(
-    {{"seed": 42, "split": {{"method": {method!r}}}}},
-    {{"name": "bench", "sequence_type": "protein"}},
+from deeprules.config import split_settings, validate_run_config
+from deeprules.contracts import PARTITIONS
+from deeprules.split import build_settings, split_dataset
+config = validate_run_config(
+    {{"datasets": ["bench"], "seed": 42, "split": {{"method": {method!r}}}}}
 )
+settings = build_settings(split_settings(config, {{"name": "bench", "sequence_type": "protein"}}))
 folder = Path({str(folder)!r})
 outputs = {{k: folder / f"{{k}}.tsv" for k in (*PARTITIONS, "assignments", "dropped")}}
 outputs |= {{"report": folder / "split_report.json", "figure": folder / "identity.png"}}

@@ -10,14 +10,13 @@ import pandas as pd
 import pytest
 from scipy.sparse import csr_matrix
 
+from deeprules.config import split_settings, validate_run_config
+from deeprules.contracts import PARTITIONS, read_classes, read_partition
 from deeprules.io import InputError, read_json, read_tsv, write_tsv
 from deeprules.mmseqs import similar_pairs
-from deeprules.split import (
-    PARTITIONS,
-    _minimum_vertex_cover,
-    settings_from_config,
-    split_dataset,
-)
+from deeprules.rule import Job
+from deeprules.split import build_settings, run, split_dataset
+from deeprules.split.cut import minimum_vertex_cover
 
 AMINO_ACIDS = list("ACDEFGHIKLMNPQRSTVWY")
 
@@ -81,11 +80,24 @@ def run_split(
     dataset = {"name": "synthetic", "sequence_type": "protein", "split": {"threshold": threshold}}
     if "partition_column" in split:
         dataset["split"]["partition_column"] = split.pop("partition_column")
-    settings = settings_from_config({"seed": seed, "split": split}, dataset)
-    outputs = {name: folder / f"{name}.tsv" for name in (*PARTITIONS, "assignments", "dropped")}
-    outputs |= {"report": folder / "split_report.json", "figure": folder / "identity.png"}
-    report = split_dataset(folder / "sequences.tsv", settings, outputs, threads=2, workdir=tmp_path)
+    if "positive_class" in split:
+        dataset["positive_class"] = split.pop("positive_class")
+    settings = build_settings(job_settings(split, dataset, seed))
+    report = split_dataset(
+        folder / "sequences.tsv", settings, split_outputs(folder), threads=2, workdir=tmp_path
+    )
     return report, folder
+
+
+def job_settings(split: dict, dataset: dict, seed: int = 1) -> dict:
+    """`job.settings` as the rule passes it: the validated run config through the builder."""
+    config = validate_run_config({"datasets": [dataset["name"]], "seed": seed, "split": split})
+    return split_settings(config, dataset)
+
+
+def split_outputs(folder: Path) -> dict[str, Path]:
+    outputs = {name: folder / f"{name}.tsv" for name in (*PARTITIONS, "assignments", "dropped")}
+    return outputs | {"report": folder / "split_report.json", "figure": folder / "identity.png"}
 
 
 def partition_of(folder: Path) -> pd.Series:
@@ -108,7 +120,7 @@ def test_planted_families_never_straddle_partitions(tmp_path):
     # small families fit whole: nothing needed removing
     assert report["sequences"]["removed"] == 0
     for name in PARTITIONS:
-        part = read_tsv(folder / f"{name}.tsv")
+        part = read_partition(folder / f"{name}.tsv", name)
         assert "component" in part.columns and len(part) > 0
     assert (folder / "identity.png").stat().st_size > 0
 
@@ -136,9 +148,10 @@ def test_label_proportions_within_tolerance(tmp_path):
     report, folder = run_split(tmp_path, table, label_tolerance=0.03)
     whole = table["label"].value_counts(normalize=True)
     for name in PARTITIONS:
-        shares = read_tsv(folder / f"{name}.tsv")["label"].value_counts(normalize=True)
+        part = read_partition(folder / f"{name}.tsv", name)
+        shares = part["label"].value_counts(normalize=True)
         assert (shares.reindex(whole.index, fill_value=0) - whole).abs().max() <= 0.03 + 1e-9
-        lengths = read_tsv(folder / f"{name}.tsv")["sequence"].str.len()
+        lengths = part["sequence"].str.len()
         assert report["partitions"][name]["length_quartiles"][1] == lengths.median()
     assert report["labels_within_tolerance"]
 
@@ -183,7 +196,82 @@ def test_comparison_methods_report_their_leakage(tmp_path):
 def test_bad_settings_name_the_key(split, dataset_split, message):
     dataset = {"name": "d", "sequence_type": "protein", "split": dataset_split}
     with pytest.raises(InputError, match=message):
-        settings_from_config({"seed": 1, "split": split}, dataset)
+        build_settings(job_settings(split, dataset))
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("method", "stratified", "config key 'split.method'"),
+        ("threshold", -0.1, "config key 'split.threshold.protein'"),
+        ("denominator", "query", "key 'split.denominator'"),
+        ("label_tolerance", 1.0, "config key 'split.label_tolerance'"),
+    ],
+)
+def test_unvalidated_settings_still_name_the_key(key, value, message):
+    """A caller that skipped the schema (a script, a benchmark) still gets the key named."""
+    settings = job_settings({}, {"name": "d", "sequence_type": "protein"})
+    settings["split"][key] = value
+    with pytest.raises(InputError, match=message):
+        build_settings(settings)
+
+
+def test_settings_come_from_the_job_settings():
+    dataset = {"name": "d", "sequence_type": "dna", "positive_class": "pos"}
+    settings = build_settings(job_settings({"method": "random"}, dataset, seed=5))
+    assert settings.threshold == 0.8  # the nucleotide threshold of the schema
+    assert (settings.method, settings.seed, settings.positive_class) == ("random", 5, "pos")
+    assert settings.fractions == (0.7, 0.15, 0.15)
+    assert settings.partition_column is None
+
+
+def two_class_table(rng: np.random.Generator) -> pd.DataFrame:
+    """Unrelated sequences, 40 'neg' and 20 'pos': 'pos' is the minority in train too."""
+    labels = ["neg"] * 40 + ["pos"] * 20
+    return pd.DataFrame(
+        {
+            "id": [f"s{k:02d}" for k in range(len(labels))],
+            "sequence": [random_protein(rng, 50) for _ in labels],
+            "label": labels,
+            "source": "synthetic",
+        }
+    )
+
+
+def split_job(folder: Path, positive_class: str | None) -> Job:
+    """The job the rule hands to `run`, on two_class_table."""
+    folder.mkdir()
+    write_tsv(folder / "sequences.tsv", two_class_table(np.random.default_rng(8)))
+    dataset = {"name": "synthetic", "sequence_type": "protein"}
+    if positive_class is not None:
+        dataset["positive_class"] = positive_class
+    return Job(
+        inputs={"sequences": folder / "sequences.tsv"},
+        outputs=split_outputs(folder),
+        settings=job_settings({"method": "random"}, dataset),
+        threads=2,
+    )
+
+
+@pytest.mark.parametrize(("configured", "positive"), [("neg", "neg"), (None, "pos")])
+def test_split_decides_and_records_the_classes(tmp_path, configured, positive):
+    """The dataset's positive_class is recorded; without one, train's minority class."""
+    job = split_job(tmp_path / "run", configured)
+    run(job)
+    classes = read_classes(job.outputs["report"])
+    assert classes.positive == positive
+    negative = "pos" if positive == "neg" else "neg"
+    assert classes.names == (negative, positive)  # positive last: a sigmoid's class
+    report = read_json(job.outputs["report"])
+    assert report["classes"] == list(classes.names)
+    assert report["positive_class"] == positive
+
+
+def test_positive_class_that_is_not_a_label_names_the_key(tmp_path):
+    job = split_job(tmp_path / "run", "AMP")
+    with pytest.raises(InputError, match=r"dataset key 'positive_class': 'AMP' .*train\.tsv"):
+        run(job)
+    assert not job.outputs["report"].exists()
 
 
 def test_class_too_small_for_every_partition(tmp_path):
@@ -207,7 +295,7 @@ def test_separator_is_a_smallest_vertex_cover(seed):
     rng = np.random.default_rng(seed)
     rows, columns = int(rng.integers(1, 7)), int(rng.integers(1, 7))
     between = (rng.random((rows, columns)) < rng.uniform(0.2, 0.7)).astype(int)
-    cover = set(_minimum_vertex_cover(csr_matrix(between)).tolist())
+    cover = set(minimum_vertex_cover(csr_matrix(between)).tolist())
     edges = [(r, rows + c) for r, c in zip(*np.nonzero(between), strict=True)]
     assert all(a in cover or b in cover for a, b in edges)
     smaller = itertools.combinations(range(rows + columns), len(cover) - 1) if cover else []

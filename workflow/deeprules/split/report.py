@@ -1,0 +1,164 @@
+"""split_report.json: the guarantee, how it was checked, the classes, and what it cost.
+
+Every later stage reads the classes from here (deeprules.contracts.read_classes),
+and the report stage quotes the guarantee, the removals and the label shares.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from deeprules import mmseqs
+from deeprules.contracts import PARTITIONS, Classes
+from deeprules.split.settings import SplitSettings
+from deeprules.split.verify import leaking_pairs, leaks_by_partitions
+
+
+@dataclass(frozen=True)
+class SplitOutcome:
+    """What the split found and decided, for the report, the figure and the tables."""
+
+    table: pd.DataFrame  # every input sequence
+    pairs: pd.DataFrame  # the homology graph: pairs at or above the threshold
+    component: pd.Series  # homology component per input sequence
+    exhaustive: bool  # whether the graph search was exhaustive
+    kept: pd.DataFrame  # kept sequences with their component and partition
+    ledger: pd.DataFrame  # removed sequences, why
+    cross: pd.DataFrame  # verification: cross-partition pairs from report_from x threshold
+    within: pd.Series  # identities of graph pairs inside one partition
+    classes: Classes
+
+
+def build_report(
+    outcome: SplitOutcome, settings: SplitSettings, timings: dict[str, float]
+) -> dict[str, Any]:
+    """split_report.json: the guarantee, how it was checked, and what it cost."""
+    binary = mmseqs.find_mmseqs()
+    labels = sorted(outcome.table["label"].unique())
+    whole = outcome.table["label"].value_counts(normalize=True)
+    partitions = _partitions(outcome.kept, labels, whole)
+    return {
+        "method": settings.method,
+        "guarantee": (
+            "no pair of sequences in different partitions has identity at or above "
+            f"{settings.threshold:g}"
+            if settings.method == "homology"
+            else "none (comparison method); leakage is counted below"
+        ),
+        "identity_definition": settings.identity_definition,
+        "comparison": "at or above",
+        "threshold": settings.threshold,
+        "denominator": settings.denominator,
+        "min_coverage": settings.min_coverage,
+        "sequence_type": settings.sequence_type,
+        "seed": settings.seed,
+        "target_fractions": dict(zip(PARTITIONS, settings.fractions, strict=True)),
+        "label_tolerance": settings.label_tolerance,
+        "mmseqs": {"binary": binary, "version": mmseqs.mmseqs_version(binary)},
+        "similarity_search": search_description(outcome.exhaustive, settings.sequence_type),
+        "graph": _graph(outcome),
+        "sequences": _sequences(outcome, labels),
+        **outcome.classes.to_json(),
+        "label_shares_whole": {lab: float(whole[lab]) for lab in labels},
+        "partitions": partitions,
+        "labels_within_tolerance": all(
+            p["max_label_share_deviation"] <= settings.label_tolerance + 1e-9
+            for p in partitions.values()
+        ),
+        "verification": _verification(outcome, settings),
+        "timings_s": {k: round(v, 3) for k, v in timings.items()},
+    }
+
+
+def _partitions(kept: pd.DataFrame, labels: list[str], whole: pd.Series) -> dict[str, Any]:
+    """Size, label counts and shares (and their worst deviation from the whole data set),
+    and length quartiles of each partition."""
+    partitions = {}
+    for name in PARTITIONS:
+        part = kept[kept["partition"] == name]
+        shares = part["label"].value_counts(normalize=True)
+        partitions[name] = {
+            "sequences": len(part),
+            "fraction": len(part) / max(len(kept), 1),
+            "label_counts": {lab: int((part["label"] == lab).sum()) for lab in labels},
+            "label_shares": {lab: float(shares.get(lab, 0.0)) for lab in labels},
+            "max_label_share_deviation": float(
+                max(abs(shares.get(lab, 0.0) - whole[lab]) for lab in labels)
+            ),
+            "length_quartiles": _quartiles(part["sequence"].str.len()),
+        }
+    return partitions
+
+
+def _graph(outcome: SplitOutcome) -> dict[str, Any]:
+    """How connected the data set is: a giant component forces removals."""
+    sizes = outcome.component.value_counts()
+    return {
+        "pairs_at_or_above_threshold": len(outcome.pairs),
+        "components": int(outcome.component.nunique()),
+        "largest_component": int(sizes.max()),
+        "largest_component_fraction": float(sizes.max() / len(outcome.table)),
+    }
+
+
+def _sequences(outcome: SplitOutcome, labels: list[str]) -> dict[str, Any]:
+    """Kept and removed sequences, per label and per removal reason."""
+    table, kept, ledger = outcome.table, outcome.kept, outcome.ledger
+    removed = ledger["id"]
+    removed_labels = table.set_index("id").loc[removed, "label"] if len(removed) else pd.Series()
+    return {
+        "input": len(table),
+        "kept": len(kept),
+        "removed": len(ledger),
+        "kept_per_label": {lab: int((kept["label"] == lab).sum()) for lab in labels},
+        "removed_per_label": {lab: int((removed_labels == lab).sum()) for lab in labels},
+        "removed_per_reason": ledger["reason"].value_counts().to_dict(),
+    }
+
+
+def _verification(outcome: SplitOutcome, settings: SplitSettings) -> dict[str, Any]:
+    """The independent search's verdict and the highest cross-partition identity."""
+    cross, kept = outcome.cross, outcome.kept
+    leaks = leaking_pairs(cross, settings.threshold)
+    return {
+        "search": search_description(
+            len(kept) <= settings.verify_exhaustive_max_sequences, settings.sequence_type
+        ),
+        "compared": "test vs train, tune vs train, test vs tune",
+        "pairs_at_or_above_threshold": len(leaks),
+        "pairs_at_or_above_threshold_by_partitions": leaks_by_partitions(leaks, kept),
+        "max_cross_partition_identity": (float(cross["identity"].max()) if len(cross) else None),
+        "max_cross_partition_identity_note": (
+            "highest identity among cross-partition pairs; pairs below "
+            f"{settings.threshold * settings.verify_report_from:.3g} are not listed, so null "
+            "means every cross-partition pair is below that"
+        ),
+        "passed": len(leaks) == 0,
+    }
+
+
+def _quartiles(lengths: pd.Series) -> list[float] | None:
+    """Sequence length quartiles: a homology split can shift lengths between partitions
+    (peripheral, loosely connected sequences are often the longer ones), and a reviewer
+    should see that next to the scores."""
+    return lengths.quantile([0.25, 0.5, 0.75]).tolist() if len(lengths) else None
+
+
+def search_description(exhaustive: bool, sequence_type: str) -> str:
+    """How the search was run, in words: whether a pair can have been missed."""
+    strands = "" if sequence_type == "protein" else "; nucleotides on both strands"
+    if exhaustive:
+        return (
+            "exhaustive: mmseqs align on a generated prefilter listing every pair that can "
+            "reach the threshold (a pair is skipped only when its longest common subsequence "
+            "is shorter than the identical residues the threshold needs, which proves no "
+            f"alignment can reach it), -e inf, --alignment-mode 3{strands}"
+        )
+    return (
+        f"prefilter: mmseqs search -s {mmseqs.PREFILTER_SENSITIVITY} --max-seqs "
+        f"{mmseqs.PREFILTER_MAX_SEQS} -e inf (most sensitive settings; distant pairs can be "
+        f"missed){strands}"
+    )

@@ -1,0 +1,131 @@
+"""What decides the split, read from the job's settings (deeprules.config.split_settings).
+
+The schema fills every default and the config builder has already picked the
+threshold of the dataset's sequence type (or the dataset's own); what is checked
+here is what a schema cannot say (fractions summing to 1, `predefined` needing a
+partition column) or what a caller outside Snakemake may have skipped, each
+message naming the key to change.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from deeprules import mmseqs
+from deeprules.contracts import PARTITIONS
+from deeprules.io import InputError
+
+METHODS = ("homology", "random", "cluster", "predefined")
+
+
+@dataclass(frozen=True)
+class SplitSettings:
+    """Everything that decides the split, after merging run config and dataset overrides."""
+
+    method: str
+    fractions: tuple[float, float, float]  # train, tune, test
+    label_tolerance: float
+    threshold: float
+    denominator: str
+    min_coverage: float
+    sequence_type: str
+    exhaustive_max_sequences: int
+    verify_exhaustive_max_sequences: int
+    verify_report_from: float
+    fail_on_leakage: bool
+    partition_column: str | None
+    positive_class: str | None
+    seed: int
+
+    @property
+    def homology(self) -> tuple[str, float, str, float]:
+        """What makes two sequences homologous here, as deeprules.mmseqs takes it:
+        sequence type, threshold, denominator, minimum coverage."""
+        return self.sequence_type, self.threshold, self.denominator, self.min_coverage
+
+    @property
+    def identity_definition(self) -> str:
+        """The identity the guarantee is about, in words, for the report."""
+        cover = (
+            f", alignment covering at least {self.min_coverage:g} of both sequences"
+            if self.min_coverage > 0
+            else ""
+        )
+        scoring = (
+            "BLOSUM62, gaps 11/1, composition-bias correction off"
+            if self.sequence_type == "protein"
+            else "match +2 / mismatch -3, both strands"
+        )
+        return (
+            f"identical aligned residues / {self.denominator} "
+            f"{'length' if self.denominator == 'alignment' else 'sequence length'} "
+            f"(MMseqs2 local alignment, {scoring}{cover}); a pair counts when its identity "
+            f"is at or above {self.threshold:g}"
+        )
+
+
+def build_settings(settings: dict[str, Any]) -> SplitSettings:
+    """SplitSettings from `job.settings` as deeprules.config.split_settings builds it:
+    {"dataset": {name, sequence_type, positive_class?}, "split": {...}, "seed"}."""
+    dataset, split = settings["dataset"], settings["split"]
+    method = split["method"]
+    if method not in METHODS:
+        raise InputError(f"config key 'split.method': must be one of {METHODS}, got '{method}'")
+    partition_column = split.get("partition_column")  # set only by a dataset
+    if method == "predefined" and not partition_column:
+        raise InputError(
+            f"dataset '{dataset['name']}': split.method is 'predefined' but the dataset has no "
+            "'split.partition_column' naming the column with train/tune/test"
+        )
+    verify = split["verify"]
+    return SplitSettings(
+        method=method,
+        fractions=_fractions(split["fractions"]),
+        label_tolerance=_label_tolerance(split["label_tolerance"]),
+        threshold=_threshold(split["threshold"], split["threshold_key"]),
+        denominator=_denominator(split["denominator"]),
+        min_coverage=float(split["min_coverage"]),
+        sequence_type=dataset["sequence_type"],
+        exhaustive_max_sequences=int(split["exhaustive_max_sequences"]),
+        verify_exhaustive_max_sequences=int(verify["exhaustive_max_sequences"]),
+        verify_report_from=float(verify["report_from"]),
+        fail_on_leakage=bool(verify["fail_on_leakage"]),
+        partition_column=partition_column,
+        positive_class=dataset.get("positive_class"),  # optional: else train's minority
+        seed=int(settings["seed"]),
+    )
+
+
+def _threshold(threshold: Any, key: str) -> float:
+    """`key` is where the threshold came from: the run config's per-type value or the
+    dataset's override, so the message points at the file to edit."""
+    if not isinstance(threshold, int | float) or not 0 < threshold <= 1:
+        raise InputError(f"{key}: identity threshold must be in (0, 1], got {threshold}")
+    return float(threshold)
+
+
+def _fractions(fractions_map: dict[str, Any]) -> tuple[float, float, float]:
+    fractions = tuple(float(fractions_map[name]) for name in PARTITIONS)
+    if any(f <= 0 for f in fractions) or not math.isclose(sum(fractions), 1.0, abs_tol=1e-6):
+        raise InputError(
+            f"config key 'split.fractions': train, tune and test must each be above 0 and sum "
+            f"to 1, got {dict(zip(PARTITIONS, fractions, strict=True))} (sum {sum(fractions):g})"
+        )
+    return fractions  # type: ignore[return-value]
+
+
+def _denominator(denominator: str) -> str:
+    if denominator not in mmseqs.DENOMINATORS:
+        raise InputError(
+            f"key 'split.denominator': must be one of {mmseqs.DENOMINATORS}, got '{denominator}'"
+        )
+    return denominator
+
+
+def _label_tolerance(value: Any) -> float:
+    tolerance = float(value)
+    if not 0 <= tolerance < 1:
+        raise InputError(f"config key 'split.label_tolerance': must be in [0, 1), got {tolerance}")
+    return tolerance

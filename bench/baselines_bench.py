@@ -1,9 +1,10 @@
 """Benchmark: every baseline family with budget.trials trials on the default amp dataset.
 
 Target (issue 6): all families x 30 trials in under 10 minutes on 2 cores.
-Uses results/amp/split/{train,tune}.tsv when the split stage has run; otherwise a
-random, stratified 70/15 split of results/amp/curate/sequences.tsv (each
-sequence its own component), and says which.
+Uses results/amp/split/{train,tune}.tsv and split_report.json when the split stage
+has run; otherwise a random, stratified 70/15 split of
+results/amp/curate/sequences.tsv (each sequence its own component, classes decided
+as the split would), and says which.
 
     .venv/bin/python bench/baselines_bench.py [--trials 30] [--threads 2]
 """
@@ -11,6 +12,7 @@ sequence its own component), and says which.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import tempfile
 import time
@@ -20,18 +22,23 @@ import pandas as pd
 import yaml
 from sklearn.model_selection import train_test_split
 
-from deeprules.baselines import run_baselines
-from deeprules.config import load_dataset, validate_run_config
-from deeprules.io import read_tsv, setup_logging, write_tsv
+from deeprules.baselines import output_paths, run
+from deeprules.config import baselines_settings, load_dataset, validate_run_config
+from deeprules.contracts import decide_classes
+from deeprules.io import read_json, read_tsv, setup_logging, write_tsv
+from deeprules.rule import Job
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def partitions(workdir: Path, seed: int) -> tuple[Path, Path, str]:
-    """The split stage's train/tune if present, else a random 70/15 split of curated amp."""
+def partitions(workdir: Path, seed: int, positive: str | None) -> tuple[dict[str, Path], str]:
+    """The split stage's train/tune/report if present, else a random 70/15 split of curated
+    amp: the baselines rule's inputs, and where they came from."""
     split = REPO / "results/amp/split"
-    if (split / "train.tsv").is_file() and (split / "tune.tsv").is_file():
-        return split / "train.tsv", split / "tune.tsv", "results/amp/split (homology split)"
+    names = {"train": "train.tsv", "tune": "tune.tsv", "split_report": "split_report.json"}
+    if all((split / name).is_file() for name in names.values()):
+        inputs = {key: split / name for key, name in names.items()}
+        return inputs, "results/amp/split (homology split)"
     curated = read_tsv(REPO / "results/amp/curate/sequences.tsv")
     curated["component"] = curated["id"]
     train, rest = train_test_split(
@@ -42,7 +49,10 @@ def partitions(workdir: Path, seed: int) -> tuple[Path, Path, str]:
     )  # the other half stands in for test and is not used
     write_tsv(workdir / "train.tsv", train)
     write_tsv(workdir / "tune.tsv", tune)
-    return workdir / "train.tsv", workdir / "tune.tsv", "random 70/15 split of curated amp"
+    classes = decide_classes(train["label"], positive, "train")
+    (workdir / "split_report.json").write_text(json.dumps(classes.to_json()))
+    inputs = {key: workdir / name for key, name in names.items()}
+    return inputs, "random 70/15 split of curated amp"
 
 
 def main() -> None:
@@ -58,10 +68,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="baselines_bench_") as tmp:
         workdir = Path(tmp)
         setup_logging(workdir / "baselines.log")
-        train, tune, source = partitions(workdir, config["seed"])
+        inputs, source = partitions(workdir, config["seed"], dataset.get("positive_class"))
+        job = Job(
+            inputs=inputs,
+            outputs=output_paths(workdir / "out", config["baselines"]["families"]),
+            settings=baselines_settings(config, dataset),
+            threads=args.threads,
+        )
         started, cpu_started = time.perf_counter(), time.process_time()
-        summary = run_baselines(train, tune, dataset, config, workdir / "out", args.threads)
+        run(job)
         wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+        summary = read_json(workdir / "out/summary.json")
         trials = read_tsv(workdir / "out/trials.tsv")
         ranked = read_tsv(workdir / "out/summary.tsv")
     trials["fit_seconds"] = trials["fit_seconds"].astype(float)

@@ -13,19 +13,17 @@ import pandas as pd
 import pytest
 from conftest import REPO, SNAKEMAKE, write_yaml
 
-from deeprules.baselines import (
-    CONTROLS,
-    FAMILIES,
-    Fitted,
-    Settings,
-    Task,
-    chance_auroc_error,
-    run_baselines,
-    shuffled_warning,
-)
-from deeprules.config import validate_run_config
+from deeprules.baselines import CONTROLS, FAMILIES, REGISTRY, output_paths, run
+from deeprules.baselines.controls import shuffled_warning
+from deeprules.baselines.families import build_pipeline
+from deeprules.baselines.fitting import Fitted
+from deeprules.baselines.scoring import chance_auroc_error
+from deeprules.baselines.settings import PROBE_CONTEXT, baseline_settings, candidates
+from deeprules.config import baselines_settings, validate_run_config
+from deeprules.contracts import Classes, decide_classes
 from deeprules.features import KmerFrequencies, PhysicochemicalDescriptors, ShortcutFeatures
 from deeprules.io import InputError, read_json, read_tsv, write_tsv
+from deeprules.rule import Job
 
 MOTIFS = {"bound": "TATAAT", "enhancer": "GGATCC"}
 OPENED: list[str] = []
@@ -67,11 +65,17 @@ def partition(count: int, seed: int, classes: tuple[str, ...], prefix: str) -> p
     return pd.DataFrame(rows)
 
 
-def make_split(folder: Path, classes=("background", "bound"), train=240, tune=120) -> Path:
-    """train.tsv, tune.tsv and a test.tsv the stage must never open."""
-    write_tsv(folder / "train.tsv", partition(train, 1, classes, "tr"))
+def make_split(
+    folder: Path, classes=("background", "bound"), train=240, tune=120, positive="bound"
+) -> Path:
+    """train.tsv, tune.tsv, the split report with the classes, and a test.tsv the stage
+    must never open."""
+    train_table = partition(train, 1, classes, "tr")
+    write_tsv(folder / "train.tsv", train_table)
     write_tsv(folder / "tune.tsv", partition(tune, 2, classes, "tu"))
     write_tsv(folder / "test.tsv", partition(tune, 3, classes, "te"))
+    decided = decide_classes(train_table["label"], positive if len(classes) == 2 else None, "train")
+    (folder / "split_report.json").write_text(json.dumps(decided.to_json()))
     return folder
 
 
@@ -82,7 +86,23 @@ def run_config(trials: int = 2, **baselines) -> dict:
     )
 
 
-DNA = {"sequence_type": "dna", "positive_class": "bound"}
+DNA = {"name": "toy", "sequence_type": "dna"}
+
+
+def run_baselines(folder: Path, config: dict, out: Path, threads: int = 1) -> dict:
+    """The stage as its rule runs it, on split/ in `folder`; returns summary.json."""
+    job = Job(
+        inputs={
+            "train": folder / "train.tsv",
+            "tune": folder / "tune.tsv",
+            "split_report": folder / "split_report.json",
+        },
+        outputs=output_paths(out, config["baselines"]["families"]),
+        settings=baselines_settings(config, DNA),
+        threads=threads,
+    )
+    run(job)
+    return read_json(out / "summary.json")
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +113,7 @@ def stage(tmp_path_factory) -> Path:
     OPENED.clear()
     RECORDING["on"] = True
     try:
-        run_baselines(folder / "train.tsv", folder / "tune.tsv", DNA, run_config(), out, threads=2)
+        run_baselines(folder, run_config(), out, threads=2)
     finally:
         RECORDING["on"] = False
     return out
@@ -155,9 +175,7 @@ def test_multiclass_scores_every_class_and_ranks_by_macro_auroc(tmp_path):
     classes = ("background", "bound", "enhancer")
     folder = make_split(tmp_path / "split", classes=classes, train=180, tune=90)
     config = run_config(families=["logistic_regression", "naive_bayes"])
-    summary = run_baselines(
-        folder / "train.tsv", folder / "tune.tsv", {"sequence_type": "dna"}, config, tmp_path / "b"
-    )
+    summary = run_baselines(folder, config, tmp_path / "b")
     assert summary["primary_metric"] == "auroc" and summary["positive_class"] is None
     predictions = read_tsv(tmp_path / "b/predictions.tsv")
     columns = [f"score_{c}" for c in classes]
@@ -172,7 +190,7 @@ def test_same_seed_gives_identical_trials_and_scores(tmp_path):
     config = run_config(trials=3, families=["random_forest", "logistic_regression"])
     runs = []
     for name in ("first", "second"):
-        run_baselines(folder / "train.tsv", folder / "tune.tsv", DNA, config, tmp_path / name)
+        run_baselines(folder, config, tmp_path / name)
         trials = read_tsv(tmp_path / name / "trials.tsv").drop(columns="fit_seconds")
         summary = read_tsv(tmp_path / name / "summary.tsv").drop(columns="fit_seconds")
         runs.append((trials, summary))
@@ -199,7 +217,7 @@ def test_invalid_search_space_value_names_the_key(tmp_path, family, parameter, s
     folder = make_split(tmp_path / "split", train=40, tune=20)
     config = run_config(families=[family], search_spaces={family: {parameter: spec}})
     with pytest.raises(InputError) as error:
-        run_baselines(folder / "train.tsv", folder / "tune.tsv", DNA, config, tmp_path / "out")
+        run_baselines(folder, config, tmp_path / "out")
     assert f"baselines.search_spaces.{family}.{parameter}" in str(error.value)
     assert message in str(error.value)
     assert not (tmp_path / "out").exists()  # nothing half-written
@@ -213,30 +231,101 @@ def test_unknown_parameter_or_scale_is_refused_by_name(tmp_path):
     folder = make_split(tmp_path / "split", train=40, tune=20)
     config = run_config(descriptors={"scales": ["eisenberg", "z3"]})
     with pytest.raises(InputError, match=r"baselines\.descriptors\.scales\[1\]"):
-        run_baselines(folder / "train.tsv", folder / "tune.tsv", DNA, config, tmp_path / "out")
+        run_baselines(folder, config, tmp_path / "out")
 
 
 def test_missing_label_column_names_file_and_column(tmp_path):
     folder = make_split(tmp_path / "split", train=40, tune=20)
     write_tsv(folder / "tune.tsv", read_tsv(folder / "tune.tsv").drop(columns="label"))
     with pytest.raises(InputError, match=r"tune\.tsv: missing column\(s\) label"):
-        run_baselines(folder / "train.tsv", folder / "tune.tsv", DNA, run_config(), tmp_path / "o")
+        run_baselines(folder, run_config(), tmp_path / "o")
     assert not (tmp_path / "o").exists()
 
 
 def test_shuffled_control_away_from_chance_raises_a_warning():
-    task = Task(("background", "bound"), "bound", "mcc")
-    settings = Settings(0, 1, 1, None, "tpe", 0.1)
+    classes = Classes(("background", "bound"), "bound")
+    settings = baseline_settings(baselines_settings(run_config(), DNA), threads=1)
     fitted = Fitted("control_shuffled", "control", "knn", {}, None, 0.0, tune={"auroc": 0.71})
     large = np.array(["bound", "background"] * 500)  # chance SE ~0.018: tolerance 0.1 rules
-    (message,) = shuffled_warning([fitted], settings, task, large)
+    (message,) = shuffled_warning([fitted], settings, classes, large)
     assert "0.710" in message and "0.100" in message and fitted.note.startswith("WARNING")
     fitted.tune["auroc"] = 0.55
-    assert shuffled_warning([fitted], settings, task, large) == []
+    assert shuffled_warning([fitted], settings, classes, large) == []
     small = np.array(["bound", "background"] * 10)  # chance SE ~0.095: 3 SE = 0.28
     fitted.tune["auroc"] = 0.71
-    assert shuffled_warning([fitted], settings, task, small) == []
-    assert chance_auroc_error(task, small) == pytest.approx(np.sqrt(21 / 1200))
+    assert shuffled_warning([fitted], settings, classes, small) == []
+    assert chance_auroc_error(classes, small) == pytest.approx(np.sqrt(21 / 1200))
+
+
+def test_every_schema_family_is_in_the_registry_and_builds_as_declared():
+    """One registry entry per family the config may name; its pipeline has the
+    densify / scale steps the entry declares, and every default range is accepted."""
+    config = run_config()
+    assert set(config["baselines"]["families"]) == set(FAMILIES) == set(REGISTRY)
+    for name, entry in REGISTRY.items():
+        space = config["baselines"]["search_spaces"][name]
+        params = {parameter: candidates(spec)[0] for parameter, spec in space.items()}
+        steps = [step for step, _ in build_pipeline(name, params, PROBE_CONTEXT).steps]
+        wanted = ["dense"] * entry.dense + ["scale"] * (entry.scaler is not None) + ["model"]
+        assert steps == wanted, name
+        assert entry.search_space_key == f"baselines.search_spaces.{name}"
+        assert entry.description and set(entry.conditions) <= set(space)
+        if entry.margins:
+            assert entry.scaler is not None and not entry.dense  # calibration refits the scaler
+    with pytest.raises(ValueError, match="unknown baseline family 'tree'"):
+        build_pipeline("tree", {}, PROBE_CONTEXT)
+
+
+def test_roles_are_written_not_guessed(stage):
+    """summary.tsv and predictions.tsv say each model's role (contracts' roles)."""
+    summary = read_tsv(stage / "summary.tsv").set_index("model")
+    assert summary["role"].to_dict() == {
+        **dict.fromkeys(FAMILIES, "baseline"),
+        **dict.fromkeys(CONTROLS, "control"),
+    }
+    predictions = read_tsv(stage / "predictions.tsv")
+    assert list(predictions.columns) == [
+        "id", "partition", "model", "role", "label", "predicted",
+        "score_background", "score_bound",
+    ]  # fmt: skip
+    roles = predictions.groupby("model")["role"].unique().map(list).to_dict()
+    assert roles == {model: [role] for model, role in summary["role"].items()}
+
+
+def test_classes_and_positive_class_come_from_the_split_report(tmp_path):
+    """A positive class that sorts first: score columns in the split's order (positive
+    last), scores and `predicted` exactly those of the saved model."""
+    folder = make_split(tmp_path / "split", train=80, tune=40, positive="background")
+    config = run_config(families=["logistic_regression", "knn"])
+    summary = run_baselines(folder, config, tmp_path / "b")
+    assert summary["classes"] == ["bound", "background"]
+    assert summary["positive_class"] == "background"
+    predictions = read_tsv(tmp_path / "b/predictions.tsv")
+    assert [c for c in predictions.columns if c.startswith("score")] == [
+        "score_bound",
+        "score_background",
+    ]
+    tune = read_tsv(folder / "tune.tsv")
+    for name in ("knn", "control_majority"):
+        model = joblib.load(tmp_path / "b/models" / f"{name}.joblib")
+        rows = predictions[(predictions["model"] == name) & (predictions["partition"] == "tune")]
+        probabilities = model.predict_proba(tune["sequence"].tolist())
+        background = list(model.classes_).index("background")
+        np.testing.assert_allclose(
+            rows["score_background"].astype(float), probabilities[:, background]
+        )
+        # ties (the balanced prior) are the model's own call, not argmax of the columns
+        assert rows["predicted"].tolist() == list(model.predict(tune["sequence"].tolist()))
+
+
+def test_labels_that_are_not_the_split_reports_classes_are_refused(tmp_path):
+    folder = make_split(tmp_path / "split", train=40, tune=20)
+    (folder / "split_report.json").write_text(
+        json.dumps({"classes": ["background", "enhancer"], "positive_class": "enhancer"})
+    )
+    with pytest.raises(InputError, match=r"split_report\.json; re-run the split stage"):
+        run_baselines(folder, run_config(), tmp_path / "o")
+    assert not (tmp_path / "o").exists()
 
 
 def test_kmer_frequencies_learn_vocabulary_from_training_only():
@@ -271,6 +360,7 @@ def test_rule_lists_train_and_tune_but_not_test(tmp_path):
     for name in ("train", "tune", "test"):
         (tmp_path / f"results/toy/split/{name}.tsv").parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / f"results/toy/split/{name}.tsv").write_text("id\n")
+    (tmp_path / "results/toy/split/split_report.json").write_text("{}\n")
     (tmp_path / "results/toy/explore").mkdir(parents=True)
     (tmp_path / "results/toy/explore/gate.json").write_text("{}\n")
     write_yaml(

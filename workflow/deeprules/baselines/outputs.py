@@ -1,0 +1,228 @@
+"""Everything the baselines stage writes: models, tables, summary and figures.
+
+Every file goes to the path the rule declares for it (`job.outputs`). Models
+and their parameters are one file per model under `models/` and `params/`;
+predictions follow the shared layout of `deeprules.contracts`, and summary.tsv
+says each model's role (baseline or control), so later stages never guess it
+from a name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import joblib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from deeprules.baselines.controls import CONTROLS
+from deeprules.baselines.fitting import Fitted
+from deeprules.baselines.scoring import METRICS, class_scores
+from deeprules.baselines.settings import BaselineSettings
+from deeprules.contracts import Classes, prediction_frame, write_predictions
+from deeprules.features import SequenceFeatures
+from deeprules.figures import save_figure
+from deeprules.io import atomic_write, write_json, write_tsv
+
+# The rule's named outputs that are one file each, and their names in the stage folder.
+OUTPUT_FILES = {
+    "trials": "trials.tsv",
+    "predictions": "predictions.tsv",
+    "summary_table": "summary.tsv",
+    "summary": "summary.json",
+    "inflation": "inflation.json",
+    "summary_figure": "summary.png",
+    "inflation_figure": "inflation.png",
+}
+
+
+def output_paths(out_dir: Path, families: list[str]) -> dict[str, Any]:
+    """The outputs the rule declares, for callers outside Snakemake (tests, benchmarks)."""
+    models = [*families, *CONTROLS]
+    return {
+        "models": [out_dir / "models" / f"{name}.joblib" for name in models],
+        "params": [out_dir / "params" / f"{name}.json" for name in models],
+        **{key: out_dir / name for key, name in OUTPUT_FILES.items()},
+    }
+
+
+@dataclass(frozen=True)
+class Results:
+    """What the stage found, ready to be written."""
+
+    fitted: list[Fitted]
+    trial_rows: list[dict[str, Any]]
+    inflation: dict[str, Any]
+    warnings: list[str]
+    features: SequenceFeatures
+
+
+def write_outputs(
+    results: Results,
+    train: pd.DataFrame,
+    tune: pd.DataFrame,
+    classes: Classes,
+    settings: BaselineSettings,
+    outputs: dict[str, Any],
+) -> None:
+    """Write every output the rule declares."""
+    write_models(results.fitted, outputs)
+    write_tsv(outputs["trials"], pd.DataFrame(results.trial_rows))
+    write_predictions(
+        outputs["predictions"], prediction_frames(results.fitted, train, tune, classes)
+    )
+    table = summary_table(results.fitted, settings.primary_metric)
+    write_tsv(outputs["summary_table"], table)
+    write_json(outputs["inflation"], results.inflation)
+    plot_summary(table, settings.primary_metric, outputs["summary_figure"])
+    plot_inflation(results.inflation, outputs["inflation_figure"])
+    summary = summary_json(
+        results, table, classes, settings, {"train": len(train), "tune": len(tune)}
+    )
+    write_json(outputs["summary"], summary)
+
+
+def write_models(fitted: list[Fitted], outputs: dict[str, Any]) -> None:
+    """Each model's pipeline (sequences in) and its parameters, at the rule's paths."""
+    models = {Path(path).stem: path for path in outputs["models"]}
+    params = {Path(path).stem: path for path in outputs["params"]}
+    for model in fitted:
+        if model.name not in models or model.name not in params:
+            raise ValueError(f"the rule declares no model or params file for {model.name}")
+        with atomic_write(models[model.name], "wb") as handle:
+            joblib.dump(model.pipeline, handle)
+        write_json(
+            params[model.name],
+            {"model": model.name, "family": model.family, "params": model.params},
+        )
+
+
+def prediction_frames(
+    fitted: list[Fitted], train: pd.DataFrame, tune: pd.DataFrame, classes: Classes
+) -> list[pd.DataFrame]:
+    """Every model on train and tune in the shared predictions layout.
+
+    `predicted` is the class the model itself calls (`predict`), the one its MCC
+    and F1 in summary.tsv are computed from, not re-derived from the scores.
+    """
+    frames = []
+    for model in fitted:
+        for partition, table in (("train", train), ("tune", tune)):
+            sequences = table["sequence"].tolist()
+            frame = prediction_frame(
+                table["id"].tolist(),
+                partition,
+                model.name,
+                model.role,
+                table["label"].tolist(),
+                class_scores(model.pipeline, sequences, classes),
+                classes,
+            )
+            frame["predicted"] = model.pipeline.predict(sequences)
+            frames.append(frame)
+    return frames
+
+
+def summary_table(fitted: list[Fitted], primary: str) -> pd.DataFrame:
+    """One row per model, best tune score (primary metric, then AUROC, then name) first."""
+    rows = [
+        {
+            "model": f.name,
+            "kind": f.kind,
+            "role": f.role,
+            "family": f.family,
+            **{m: round(f.tune[m], 6) for m in METRICS},
+            f"train_{primary}": round(f.train[primary], 6),
+            "fit_seconds": round(f.fit_seconds, 3),
+            "note": f.note,
+        }
+        for f in fitted
+    ]
+    table = pd.DataFrame(rows).sort_values(
+        [primary, "auroc", "model"], ascending=[False, False, True]
+    )
+    table.insert(0, "rank", range(1, len(table) + 1))
+    return table
+
+
+def summary_json(
+    results: Results,
+    table: pd.DataFrame,
+    classes: Classes,
+    settings: BaselineSettings,
+    sizes: dict[str, int],
+) -> dict[str, Any]:
+    """The run in one file: classes, features, budget, best models, controls, warnings."""
+    fitted = {f.name: f for f in results.fitted}
+    tuned = table[table["kind"] == "tuned"].iloc[0]["model"]
+    features = results.features
+    return {
+        "task": "binary" if classes.binary else "multiclass",
+        **classes.to_json(),
+        "primary_metric": settings.primary_metric,
+        "partitions": sizes,
+        "features": {
+            "columns": len(features.get_feature_names_out()),
+            "kmer_sizes": list(features.kmer_sizes),
+            "descriptors": bool(features.descriptors),
+        },
+        "trials_per_family": settings.trials,
+        "sampler": settings.sampler,
+        "seed": settings.seed,
+        "class_weight": settings.fitting.class_weight or "none",
+        "best_model": table.iloc[0]["model"],
+        "best_tuned": {"model": tuned, "params": fitted[tuned].params},
+        "models": {
+            f.name: {
+                "kind": f.kind,
+                "role": f.role,
+                "family": f.family,
+                "tune": f.tune,
+                "train": f.train,
+            }
+            for f in results.fitted
+        },
+        "random_split": results.inflation,
+        "shuffled_control_aurocs": fitted["control_shuffled"].repeat_aurocs,
+        "warnings": results.warnings,
+        "model_input": "list of sequence strings; predict_proba columns follow model.classes_",
+    }
+
+
+def plot_summary(table: pd.DataFrame, primary: str, path: Path) -> None:
+    """Every model's tune score (primary metric) with AUROC beside it, best on top."""
+    ordered = table.iloc[::-1]
+    positions = np.arange(len(ordered))
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(ordered) + 1.5))
+    ax.barh(positions - 0.2, ordered[primary], height=0.4, label=primary)
+    ax.barh(positions + 0.2, ordered["auroc"], height=0.4, label="AUROC")
+    ax.set_yticks(positions, ordered["model"])
+    ax.axvline(0.5, color="grey", linestyle=":", linewidth=1)
+    ax.set_xlabel("score on the tune partition")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    save_figure(fig, path, dpi=120, tight=False)
+
+
+def plot_inflation(inflation: dict[str, Any], path: Path) -> None:
+    """The best family's tune score on the homology split next to a random split."""
+    metrics = [inflation["primary_metric"], "auroc"]
+    positions = np.arange(len(metrics))
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for offset, split, label in (
+        (-0.2, "homology_split", "homology split"),
+        (0.2, "random_split", "random split"),
+    ):
+        values = [inflation[split][m] for m in metrics]
+        bars = ax.bar(positions + offset, values, width=0.4, label=label)
+        ax.bar_label(bars, fmt="%.3f", fontsize=8)
+    ax.set_xticks(positions, metrics)
+    ax.set_ylim(min(0.0, *ax.get_ylim()), 1.1)
+    ax.set_ylabel(f"tune score, {inflation['family']}")
+    ax.set_title("What a random split would have told you", fontsize=10)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, frameon=False)
+    fig.tight_layout()
+    save_figure(fig, path, dpi=120, tight=False)

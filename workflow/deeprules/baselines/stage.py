@@ -1,0 +1,118 @@
+"""The baselines stage: tune every family, fit the controls, write everything.
+
+Inputs (job.inputs): `train`, `tune` (split partitions) and `split_report` (the
+classes the split decided). The test partition is never opened here. All input
+checks run before the first output is written.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import optuna
+import pandas as pd
+from threadpoolctl import threadpool_limits
+
+from deeprules.baselines.controls import controls, shuffled_warning
+from deeprules.baselines.fitting import Fitted, encode, final_model
+from deeprules.baselines.inflation import random_split_check
+from deeprules.baselines.outputs import Results, write_outputs
+from deeprules.baselines.settings import (
+    BaselineSettings,
+    baseline_settings,
+    check_settings,
+    feature_maker,
+)
+from deeprules.baselines.tuning import tune_family
+from deeprules.contracts import Classes, read_classes, read_partition
+from deeprules.features import SequenceFeatures
+from deeprules.io import InputError
+from deeprules.rule import Job
+
+log = logging.getLogger(__name__)
+
+
+def run(job: Job) -> None:
+    """Tune every family with the shared budget, fit the controls, write the outputs.
+
+    The rule's threads go to joblib (forests, kNN). BLAS and OpenMP (gradient
+    boosting) run single-threaded: on these small matrices extra BLAS threads
+    only add overhead, and OpenMP threads spin-wait, which made gradient
+    boosting 5x slower on a shared 2-core node (docs/benchmarks.md).
+    """
+    with threadpool_limits(limits=1):
+        _run(job)
+
+
+def _run(job: Job) -> None:
+    settings = baseline_settings(job.settings, job.threads)
+    check_settings(settings)
+    train = read_partition(job.inputs["train"], "train")
+    tune = read_partition(job.inputs["tune"], "tune")
+    classes = read_classes(job.inputs["split_report"])
+    check_labels(train, tune, classes, job.inputs["split_report"])
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    log.info(
+        "%d train and %d tune sequences, classes %s, primary metric %s, %d trials per family",
+        len(train),
+        len(tune),
+        ", ".join(classes.names),
+        settings.primary_metric,
+        settings.trials,
+    )
+    results = fit_everything(train, tune, classes, settings)
+    write_outputs(results, train, tune, classes, settings, job.outputs)
+
+
+def check_labels(train: pd.DataFrame, tune: pd.DataFrame, classes: Classes, report: Path) -> None:
+    """The partitions must hold the split's classes: two or more in train, all of them
+    in train, tune's among them and not a single one (AUROC and MCC need two)."""
+    if len(classes.names) < 2:
+        raise InputError(
+            f"train partition has a single class ({classes.names[0]}); nothing to learn"
+        )
+    in_train = set(train["label"])
+    if in_train != set(classes.names):
+        raise InputError(
+            f"train labels {sorted(in_train)} are not the classes {list(classes.names)} of "
+            f"{report}; re-run the split stage so that both come from the same split"
+        )
+    unseen = sorted(set(tune["label"]) - in_train)
+    if unseen:
+        raise InputError(
+            f"tune partition has label(s) {unseen} absent from train; the split stage must "
+            "put every class in train"
+        )
+    if tune["label"].nunique() < 2:
+        raise InputError("tune partition has a single class; AUROC and MCC are undefined on it")
+
+
+def fit_everything(
+    train: pd.DataFrame, tune: pd.DataFrame, classes: Classes, settings: BaselineSettings
+) -> Results:
+    """Every family tuned then refitted, the controls beside the best one, and its
+    random-split check; the order of fits (and of random draws) is fixed."""
+    features = feature_maker(settings)
+    data = encode(features, train, tune)
+    log.info("features: %d columns (%s)", data.train_x.shape[1], describe_features(features))
+    fitted: list[Fitted] = []
+    trial_rows = []
+    for name in settings.families:
+        params, rows = tune_family(name, data, classes, settings)
+        trial_rows += rows
+        fitted.append(final_model(name, params, features, data, classes, settings.fitting))
+        log.info("%s: best %s", name, json.dumps(params, sort_keys=True))
+    best = max(fitted, key=lambda f: f.tune[settings.primary_metric])
+    fitted += controls(best, features, data, train, tune, classes, settings)
+    inflation = random_split_check(best, train, tune, classes, settings)
+    warnings_found = shuffled_warning(fitted, settings, classes, data.tune_y)
+    return Results(fitted, trial_rows, inflation, warnings_found, features)
+
+
+def describe_features(features: SequenceFeatures) -> str:
+    parts = [f"k-mer sizes {list(features.kmer_sizes)}"]
+    if features.descriptors:
+        parts.append("modlAMP descriptors")
+    return ", ".join(parts)

@@ -388,7 +388,8 @@ def test_rule_lists_train_and_tune_but_not_test(tmp_path):
     job = result.stdout.split("rule baselines:")[1]
     fields = dict(line.strip().split(": ", 1) for line in job.splitlines() if ": " in line)
     assert fields["input"] == (
-        "results/toy/split/train.tsv, results/toy/split/tune.tsv, results/toy/explore/gate.json"
+        "results/toy/split/train.tsv, results/toy/split/tune.tsv, "
+        "results/toy/split/split_report.json, results/toy/explore/gate.json"
     )
     outputs = fields["output"].split(", ")
     for model in (*FAMILIES, *CONTROLS):

@@ -434,3 +434,33 @@ def test_every_stage_means_the_same_positive_class():
     assert decide_classes(labels, "zeta", "train").names[-1] == "zeta"
     with pytest.raises(InputError, match="'positive_class': 'beta' is not a label in train"):
         decide_classes(labels, "beta", "train")
+
+
+def test_rule_script_logs_the_gpus_and_hands_the_log_to_the_child(tmp_path):
+    """The rule's path: run_rule(snakemake, run). The SLURM test reads the
+    CUDA_VISIBLE_DEVICES line; the child's lines are appended to the same log."""
+    import logging
+    from types import SimpleNamespace
+
+    from deeprules.rule import run_rule
+
+    job = stage_job(tmp_path, trials=1, n_train=80, max_epochs=1, search_space=TINY_SPACE)
+    smk = SimpleNamespace(
+        input={name: str(path) for name, path in job.inputs.items()},
+        output={name: str(path) for name, path in job.outputs.items()},
+        params=SimpleNamespace(settings=job.settings),
+        threads=job.threads,
+        log=[str(job.log)],
+    )
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        run_rule(smk, cnn.run)
+    finally:
+        for handler in root.handlers:
+            handler.close()
+        root.handlers, root.level = handlers, level
+    text = job.log.read_text()
+    assert "CUDA_VISIBLE_DEVICES=" in text
+    assert text.index("CUDA_VISIBLE_DEVICES=") < text.index("best trial")
+    assert all(Path(path).exists() for path in job.outputs.values())

@@ -33,17 +33,24 @@ import pandas as pd  # noqa: E402
 import yaml  # noqa: E402
 
 from deeprules import cnn, encoding  # noqa: E402
-from deeprules.config import validate_run_config  # noqa: E402
-from deeprules.io import read_json, setup_logging, write_tsv  # noqa: E402
+from deeprules.cnn.data import Partition, input_pipeline, load_partitions  # noqa: E402
+from deeprules.cnn.job import prepare_spec  # noqa: E402
+from deeprules.cnn.model import build_model  # noqa: E402
+from deeprules.config import cnn_settings, validate_run_config  # noqa: E402
+from deeprules.contracts import decide_classes  # noqa: E402
+from deeprules.io import read_json, read_tsv, setup_logging, write_json, write_tsv  # noqa: E402
+from deeprules.rule import Job  # noqa: E402
 
 DATASET = {"name": "amp", "sequence_type": "protein", "positive_class": "AMP"}
 MODEL = {"conv_blocks": 2, "filters": 32, "kernel_size": 9, "pool_size": 2, "batch_size": 64}
 
 
-def amp_partitions(workdir: Path) -> tuple[Path, Path, str]:
+def amp_partitions(workdir: Path) -> tuple[Path, Path, Path, str]:
+    """train.tsv, tune.tsv, split_report.json and where they came from."""
     split = REPO / "results/amp/split"
-    if (split / "train.tsv").exists() and (split / "tune.tsv").exists():
-        return split / "train.tsv", split / "tune.tsv", "results/amp/split"
+    made = [split / name for name in ("train.tsv", "tune.tsv", "split_report.json")]
+    if all(path.exists() for path in made):
+        return *made, "results/amp/split"
     csv = importlib.resources.files("modlamp") / "data/AMPvsUniProt.csv"
     table = pd.read_csv(csv, skiprows=1, header=None, names=["sequence", "label"])
     table = table.assign(
@@ -60,7 +67,10 @@ def amp_partitions(workdir: Path) -> tuple[Path, Path, str]:
     paths = workdir / "train.tsv", workdir / "tune.tsv"
     for path, rows in zip(paths, (train, tune), strict=True):
         write_tsv(path, table.iloc[rows][["id", "sequence", "label", "source"]])
-    return *paths, "random 70/15 split of modlAMP AMPvsUniProt.csv"
+    report = workdir / "split_report.json"
+    labels = read_tsv(paths[0])["label"]
+    write_json(report, decide_classes(labels, DATASET["positive_class"], "train").to_json())
+    return *paths, report, "random 70/15 split of modlAMP AMPvsUniProt.csv"
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -74,7 +84,7 @@ class EpochTimer(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self.started)
 
 
-def throughput(spec: dict, train: cnn.Partition, epochs: int) -> dict[str, float]:
+def throughput(spec: dict, train: Partition, epochs: int) -> dict[str, float]:
     """Median sequences/s per epoch (first epoch excluded) for both input paths."""
     table = encoding.token_table(spec["sequence_type"])
     x = table[train.tokens]
@@ -83,14 +93,13 @@ def throughput(spec: dict, train: cnn.Partition, epochs: int) -> dict[str, float
         hp = kt.HyperParameters()
         hp.values = dict(MODEL)
         keras.utils.set_random_seed(0)
-        model = cnn.build_model(
-            hp, spec["length"], table.shape[1], 2, spec["cnn"]["search_space"], True
-        )
+        space = spec["cnn"]["search_space"]
+        model = build_model(hp, spec["length"], table.shape[1], 2, space, True)
         timer = EpochTimer()
         if path == "plain model.fit":
             model.fit(x, train.targets, batch_size=64, epochs=epochs, callbacks=[timer], verbose=0)
         else:
-            data = cnn.input_pipeline(train, table, 64, shuffle_seed=0)
+            data = input_pipeline(train, table, 64, shuffle_seed=0)
             model.fit(data, epochs=epochs, callbacks=[timer], shuffle=False, verbose=0)
         rate = len(train.ids) / statistics.median(timer.seconds[1:])
         result[path] = max(result.get(path, 0.0), rate)  # best of two runs each
@@ -105,27 +114,22 @@ def main() -> None:
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="cnn_bench_"))
     workdir.mkdir(parents=True, exist_ok=True)
-    train_path, tune_path, origin = amp_partitions(workdir)
+    train_path, tune_path, report_path, origin = amp_partitions(workdir)
     config = validate_run_config(yaml.safe_load((REPO / "config/config.yaml").read_text()))
     outputs = {
-        name: str(workdir / "out" / f"{name}.out")
+        name: workdir / "out" / f"{name}.out"
         for name in ("hyperparameters", "predictions", "trials", "summary")
     }
-    outputs |= {
-        "model": str(workdir / "out/model.keras"),
-        "curves": str(workdir / "out/curves.png"),
-    }
-    inputs = {
-        "train_path": str(train_path),
-        "tune_path": str(tune_path),
-        "dataset": DATASET,
-        "config": config,
-        "outputs": outputs,
-        "tuner_dir": str(workdir / "tuner"),
-        "threads": config["cnn"]["threads"],
-    }
-    spec = cnn.prepare(**inputs)
-    train, _ = cnn.load_partitions(spec)
+    outputs |= {"model": workdir / "out/model.keras", "curves": workdir / "out/curves.png"}
+    job = Job(
+        inputs={"train": train_path, "tune": tune_path, "split_report": report_path},
+        outputs=outputs,
+        settings=cnn_settings(config, DATASET),
+        threads=config["cnn"]["threads"],
+        log=workdir / "cnn.log",
+    )
+    spec = prepare_spec(job)
+    train, _ = load_partitions(spec)
     print(f"data: {origin}; {len(train.ids)} train sequences, input length {spec['length']}")
 
     rates = throughput(spec, train, args.epochs)
@@ -139,7 +143,7 @@ def main() -> None:
         return
     setup_logging()
     started = time.perf_counter()
-    cnn.run_stage(log_file=str(workdir / "cnn.log"), **inputs)
+    cnn.run(job)
     seconds = time.perf_counter() - started
     summary = read_json(outputs["summary"])
     print(

@@ -20,8 +20,22 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from deeprules import cnn, encoding
-from deeprules.config import validate_run_config
+from deeprules.cnn.data import encode_partition, input_pipeline, load_partitions
+from deeprules.cnn.job import (
+    child_environment,
+    configure_tensorflow,
+    prepare_spec,
+    tuner_directory,
+    write_job_file,
+)
+from deeprules.cnn.model import build_model
+from deeprules.cnn.outputs import predictions_frames
+from deeprules.cnn.predict import class_columns, partition_auroc, predict_proba
+from deeprules.cnn.tuning import read_trials, refit, search
+from deeprules.config import cnn_settings, validate_run_config
+from deeprules.contracts import Classes, decide_classes, read_predictions
 from deeprules.io import InputError, read_json, read_tsv, write_json, write_tsv
+from deeprules.rule import Job
 
 MOTIF = "TGACGTCA"
 OUTPUT_NAMES = {
@@ -51,28 +65,32 @@ def planted_motif_table(n: int, seed: int) -> pd.DataFrame:
     return pd.DataFrame(rows).assign(component=lambda t: t["id"])
 
 
-def stage_inputs(workdir: Path, trials: int, n_train: int = 300, **cnn: object) -> dict:
-    """Arguments of cnn.run_stage for a planted-motif dataset in `workdir`."""
+def stage_job(workdir: Path, trials: int, n_train: int = 300, **cnn_section: object) -> Job:
+    """The rule's job for a planted-motif dataset in `workdir` (split report included)."""
     workdir.mkdir(parents=True, exist_ok=True)
-    write_tsv(workdir / "train.tsv", planted_motif_table(n_train, seed=1))
+    train = planted_motif_table(n_train, seed=1)
+    write_tsv(workdir / "train.tsv", train)
     write_tsv(workdir / "tune.tsv", planted_motif_table(120, seed=2))
+    classes = decide_classes(train["label"], DATASET["positive_class"], "train")
+    write_json(workdir / "split_report.json", classes.to_json())
     config = validate_run_config(
-        {"datasets": ["cre"], "budget": {"trials": trials}, "cnn": {"threads": 2, **cnn}}
+        {"datasets": ["cre"], "budget": {"trials": trials}, "cnn": {"threads": 2, **cnn_section}}
     )
-    return {
-        "log_file": str(workdir / "cnn.log"),
-        "train_path": str(workdir / "train.tsv"),
-        "tune_path": str(workdir / "tune.tsv"),
-        "dataset": DATASET,
-        "config": config,
-        "outputs": {key: str(workdir / "out" / name) for key, name in OUTPUT_NAMES.items()},
-        "tuner_dir": str(workdir / "tuner"),
-        "threads": 2,
-    }
+    return Job(
+        inputs={
+            "train": workdir / "train.tsv",
+            "tune": workdir / "tune.tsv",
+            "split_report": workdir / "split_report.json",
+        },
+        outputs={key: workdir / "out" / name for key, name in OUTPUT_NAMES.items()},
+        settings=cnn_settings(config, DATASET),
+        threads=2,
+        log=workdir / "cnn.log",
+    )
 
 
-def runs_by_trial(tuner_dir: str) -> dict[str, list[dict]]:
-    return {trial["trial_id"]: trial["runs"] for trial in cnn.read_trials(tuner_dir)}
+def runs_by_trial(tuner_dir: str | Path) -> dict[str, list[dict]]:
+    return {trial["trial_id"]: trial["runs"] for trial in read_trials(tuner_dir)}
 
 
 def processes_mentioning(text: str) -> list[int]:
@@ -110,7 +128,7 @@ def _model(mask_padding: bool, length: int) -> keras.Model:
     hp = kt.HyperParameters()
     hp.values = {"conv_blocks": 2, "pool_size": 2, "dilation": 2}
     keras.utils.set_random_seed(0)
-    model = cnn.build_model(
+    model = build_model(
         hp,
         length,
         4,
@@ -145,43 +163,109 @@ def test_padding_gives_no_length_shortcut():
 
 def test_three_classes_get_softmax_and_one_score_per_class():
     space = validate_run_config({"datasets": ["x"]})["cnn"]["search_space"]
-    model = cnn.build_model(kt.HyperParameters(), 30, 20, classes=3, space=space)
+    model = build_model(kt.HyperParameters(), 30, 20, classes=3, space=space)
     assert model.output_shape == (None, 3)
     table = pd.DataFrame(
         {"id": list("uvwxyz"), "sequence": ["MKVLAAGIKK"] * 6, "label": ["a", "b", "c"] * 2}
     )
-    part = cnn.encode_partition(table, ["a", "b", "c"], "protein", 30, "test table")
-    predictions = cnn.predictions_table(
-        model, {"tune": part}, ["a", "b", "c"], encoding.token_table("protein")
-    )
-    assert {"score", "predicted", "score_a", "score_b", "score_c"} <= set(predictions)
+    part = encode_partition(table, ["a", "b", "c"], "protein", 30, "test table")
+    spec = {"classes": ["a", "b", "c"], "positive_class": None, "sequence_type": "protein"}
+    (predictions,) = predictions_frames(model, spec, {"tune": part})
+    assert list(predictions) == [
+        *("id", "partition", "model", "role", "label", "predicted"),
+        *("score_a", "score_b", "score_c"),
+    ]
+    assert set(predictions["role"]) == {"cnn"}
     totals = predictions[["score_a", "score_b", "score_c"]].sum(axis=1)
     np.testing.assert_allclose(totals, 1, atol=1e-5)
 
 
+def test_predict_proba_reads_everything_from_the_summary(tmp_path):
+    """Other stages score with the saved model and its summary.json alone."""
+    space = validate_run_config({"datasets": ["x"]})["cnn"]["search_space"]
+    keras.utils.set_random_seed(0)
+    path = tmp_path / "model.keras"
+    build_model(kt.HyperParameters(), 30, 20, classes=3, space=space).save(path)
+    summary = {
+        "classes": ["a", "b", "c"],
+        "encoding": {"sequence_type": "protein", "length": 30, "mask_padding": True},
+    }
+    sequences = ["MKVLAAGIKK", "WWW", "ACDEFGHIKLMNPQRSTVWY" * 2]
+    probabilities = predict_proba(path, sequences, summary)
+    assert probabilities.shape == (3, 3)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1, atol=1e-5)
+    with pytest.raises(InputError, match=r"scores 3 classes but its summary\.json lists"):
+        predict_proba(path, sequences, {**summary, "classes": ["a", "b"]})
+    binary = class_columns(np.array([[0.2], [0.9]], dtype=np.float32))
+    np.testing.assert_allclose(binary, [[0.8, 0.2], [0.1, 0.9]], atol=1e-7)
+
+
+def test_tune_auroc_is_the_old_sklearn_number():
+    """deeprules.metrics.auroc gives the numbers the stage reported before it used it."""
+    rng = np.random.default_rng(0)
+    space = validate_run_config({"datasets": ["x"]})["cnn"]["search_space"]
+    table_weights = encoding.token_table("protein")
+    for names, positive in ((["neg", "pos"], "pos"), (["a", "b", "c"], None)):
+        labels = list(rng.choice(names, 60))
+        table = pd.DataFrame(
+            {
+                "id": [f"s{i}" for i in range(60)],
+                "sequence": ["".join(rng.choice(list("ACDEFGHIKLMNPQRSTVWY"), 25)) for _ in labels],
+                "label": labels,
+            }
+        )
+        part = encode_partition(table, names, "protein", 25, "table")
+        keras.utils.set_random_seed(1)
+        model = build_model(kt.HyperParameters(), 25, 20, classes=len(names), space=space)
+        raw = model.predict(input_pipeline(part, table_weights, 16), verbose=0)
+        if len(names) == 2:
+            old = roc_auc_score(part.targets[:, 0], raw[:, 0])
+        else:
+            old = roc_auc_score(part.targets.argmax(1), raw, multi_class="ovr", average="macro")
+        new = partition_auroc(model, part, table_weights, 16, Classes(tuple(names), positive))
+        assert new == pytest.approx(old, abs=1e-12)
+
+
 def test_bad_input_names_the_file_and_column(tmp_path):
-    inputs = stage_inputs(tmp_path, trials=2)
-    write_tsv(inputs["train_path"], planted_motif_table(20, 1).rename(columns={"label": "class"}))
-    with pytest.raises(InputError, match=r"train\.tsv.*'label'"):
-        cnn.prepare(**{k: v for k, v in inputs.items() if k != "log_file"})
+    job = stage_job(tmp_path, trials=2)
+    write_tsv(job.inputs["train"], planted_motif_table(20, 1).rename(columns={"label": "class"}))
+    with pytest.raises(InputError, match=r"train\.tsv: missing column\(s\) label"):
+        prepare_spec(job)
+
+
+def test_classes_and_their_order_come_from_the_split_report(tmp_path):
+    """The split decides the positive class; the CNN's targets and outputs follow it."""
+    job = stage_job(tmp_path, trials=1)
+    spec = prepare_spec(job)
+    assert (spec["classes"], spec["positive_class"]) == (["unbound", "bound"], "bound")
+    write_json(job.inputs["split_report"], Classes(("bound", "unbound"), "unbound").to_json())
+    spec = prepare_spec(job)
+    assert (spec["classes"], spec["positive_class"]) == (["bound", "unbound"], "unbound")
+    train, _ = load_partitions(spec)
+    np.testing.assert_array_equal(
+        train.targets[:, 0], [label == "unbound" for label in train.labels]
+    )
+    assert spec["tuner_dir"] == str(tmp_path / "out" / "tuner")
+    write_json(job.inputs["split_report"], {"classes": ["bound"], "positive_class": None})
+    with pytest.raises(InputError, match="only one class"):
+        prepare_spec(job)
 
 
 # --------------------------------------------------------------------------- determinism
 
 
 def test_same_seed_gives_identical_weights(tmp_path):
-    inputs = stage_inputs(tmp_path, trials=1, n_train=120, max_epochs=2)
-    spec = cnn.prepare(**{k: v for k, v in inputs.items() if k != "log_file"})
-    cnn.configure_tensorflow(spec, threads=0)  # threads are fixed once TensorFlow started
-    train, tune = cnn.load_partitions(spec)
+    spec = prepare_spec(stage_job(tmp_path, trials=1, n_train=120, max_epochs=2))
+    configure_tensorflow(spec, threads=0)  # threads are fixed once TensorFlow started
+    train, tune = load_partitions(spec)
     values = {"conv_blocks": 2, "filters": 8, "dropout": 0.3, "batch_size": 32}
-    first, _ = cnn.refit(spec, values, train, tune)
-    second, _ = cnn.refit(spec, values, train, tune)
+    first, _ = refit(spec, values, train, tune)
+    second, _ = refit(spec, values, train, tune)
     for a, b in zip(first.get_weights(), second.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     assert not np.array_equal(
         first.get_weights()[0],
-        cnn.refit({**spec, "seed": spec["seed"] + 1}, values, train, tune)[0].get_weights()[0],
+        refit({**spec, "seed": spec["seed"] + 1}, values, train, tune)[0].get_weights()[0],
     )
 
 
@@ -192,50 +276,87 @@ def test_same_seed_gives_identical_weights(tmp_path):
 def tuned(tmp_path_factory):
     """The whole stage on planted-motif DNA, with reverse-complement augmentation."""
     workdir = tmp_path_factory.mktemp("tuned")
-    inputs = stage_inputs(workdir, trials=5, max_epochs=6, reverse_complement=True)
-    cnn.run_stage(**inputs)
-    return inputs
+    job = stage_job(workdir, trials=5, max_epochs=6, reverse_complement=True)
+    cnn.run(job)
+    return job
 
 
 def test_tuned_cnn_finds_the_planted_motif(tuned):
-    predictions = read_tsv(tuned["outputs"]["predictions"])
+    classes = Classes(("unbound", "bound"), "bound")
+    predictions = read_predictions(tuned.outputs["predictions"], classes)
     assert set(predictions["partition"]) == {"train", "tune"}
     assert set(predictions["model"]) == {"cnn"}
+    assert set(predictions["role"]) == {"cnn"}
     tune = predictions[predictions["partition"] == "tune"]
-    assert roc_auc_score(tune["label"] == "bound", tune["score"].astype(float)) >= 0.95
-    summary = read_json(tuned["outputs"]["summary"])
+    assert roc_auc_score(tune["label"] == "bound", tune["score_bound"]) >= 0.95
+    np.testing.assert_allclose(tune["score_unbound"] + tune["score_bound"], 1, atol=1e-6)
+    summary = read_json(tuned.outputs["summary"])
     assert summary["final_model"]["tune_auroc"] >= 0.95
     assert summary["device"]["used"].startswith(("CPU", "GPU"))
     assert summary["encoding"]["reverse_complement_augmentation"] is True
+    assert (summary["classes"], summary["positive_class"]) == (["unbound", "bound"], "bound")
+    assert summary["encoding"]["sequence_type"] == "dna"
+    assert summary["encoding"]["mask_padding"] is True
 
 
 def test_every_trial_is_exported_and_the_model_reloads(tuned):
-    trials = read_tsv(tuned["outputs"]["trials"])
+    trials = read_tsv(tuned.outputs["trials"])
     assert len(trials) == 5  # exactly budget.trials, also under Hyperband
     assert set(trials["status"]) == {"COMPLETED"}
     assert {"best_epoch", "tune_auroc", "train_auroc", "seconds", "learning_rate"} <= set(trials)
-    best = read_json(tuned["outputs"]["hyperparameters"])
+    best = read_json(tuned.outputs["hyperparameters"])
     assert best["tune_auc"] == pytest.approx(trials["tune_auc"].astype(float).max())
-    model = keras.models.load_model(tuned["outputs"]["model"])
-    predictions = read_tsv(tuned["outputs"]["predictions"])
+    model = keras.models.load_model(tuned.outputs["model"])
+    predictions = read_tsv(tuned.outputs["predictions"])
     tune = predictions[predictions["partition"] == "tune"]
-    sequences = read_tsv(tuned["tune_path"]).set_index("id").loc[tune["id"], "sequence"]
-    length = read_json(tuned["outputs"]["summary"])["encoding"]["length"]
+    sequences = read_tsv(tuned.inputs["tune"]).set_index("id").loc[tune["id"], "sequence"]
+    summary = read_json(tuned.outputs["summary"])
+    length = summary["encoding"]["length"]
     scores = model.predict(encoding.one_hot(sequences.tolist(), "dna", length), verbose=0)
-    np.testing.assert_allclose(scores[:, 0], tune["score"].astype(float), atol=1e-5)
-    assert Path(tuned["outputs"]["curves"]).stat().st_size > 10_000
+    np.testing.assert_allclose(scores[:, 0], tune["score_bound"].astype(float), atol=1e-5)
+    np.testing.assert_allclose(
+        predict_proba(tuned.outputs["model"], sequences.tolist(), summary),
+        tune[["score_unbound", "score_bound"]].astype(float),
+        atol=1e-5,
+    )
+    assert Path(tuned.outputs["curves"]).stat().st_size > 10_000
+
+
+def test_saved_model_loads_in_a_fresh_process(tuned):
+    """What evaluate and interpret do: import deeprules.cnn, then load cnn/model.keras.
+    The padding mask is saved under the importable module deeprules.cnn.model, never
+    __main__ (the stage's process is `python -m deeprules.cnn`)."""
+    import zipfile
+
+    with zipfile.ZipFile(tuned.outputs["model"]) as archive:
+        config = archive.read("config.json").decode()
+    assert '"module": "deeprules.cnn.model"' in config
+    assert "__main__" not in config
+    script = (
+        "import sys, keras, deeprules.cnn\n"
+        "model = keras.models.load_model(sys.argv[1])\n"
+        "assert any(type(layer).__name__ == 'PaddingMask' for layer in model.layers)\n"
+        "print(deeprules.cnn.load_model(sys.argv[1]).output_shape)"
+    )
+    spec = read_json(tuner_directory(tuned.outputs) / "job.json")
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(tuned.outputs["model"])],
+        env=child_environment(spec),
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("(None, 1)")
 
 
 def test_killed_search_resumes_without_repeating_finished_trials(tmp_path):
-    inputs = stage_inputs(tmp_path, trials=5, max_epochs=2, search_space=TINY_SPACE)
-    spec = cnn.prepare(**{k: v for k, v in inputs.items() if k != "log_file"})
-    job = Path(spec["tuner_dir"]) / "job.json"
-    job.parent.mkdir(parents=True)
-    write_json(job, spec)
+    stage = stage_job(tmp_path, trials=5, max_epochs=2, search_space=TINY_SPACE)
+    spec = prepare_spec(stage)
+    job = write_job_file(spec)
     with open(tmp_path / "killed.log", "w") as log:
         first = subprocess.Popen(
             [sys.executable, "-m", "deeprules.cnn", "stage", str(job)],
-            env=cnn.child_environment(spec),
+            env=child_environment(spec),
             stdout=log,
             stderr=log,
         )
@@ -257,9 +378,9 @@ def test_killed_search_resumes_without_repeating_finished_trials(tmp_path):
         if runs[-1]["finished"]
     }
     assert 2 <= len(before) < 5, "the kill must land mid-search"
-    assert not Path(inputs["outputs"]["summary"]).exists()
+    assert not Path(stage.outputs["summary"]).exists()
 
-    cnn.run_stage(**inputs)  # the rerun Snakemake would do
+    cnn.run(stage)  # the rerun Snakemake would do
 
     after = runs_by_trial(spec["tuner_dir"])
     assert len(after) == 5
@@ -267,30 +388,31 @@ def test_killed_search_resumes_without_repeating_finished_trials(tmp_path):
         assert after[trial] == runs, f"finished trial {trial} was run again"
     assert all(runs[-1]["finished"] for runs in after.values())
     assert sum(len(runs) for runs in after.values()) <= 6  # at most the interrupted one twice
-    assert read_json(inputs["outputs"]["summary"])["tuning"]["resumed"] is True
+    assert read_json(stage.outputs["summary"])["tuning"]["resumed"] is True
 
 
 def test_chief_and_two_workers_run_every_trial_once(tmp_path):
-    inputs = stage_inputs(
+    job = stage_job(
         tmp_path, trials=4, n_train=120, max_epochs=1, workers=2, search_space=TINY_SPACE
     )
-    cnn.run_stage(**inputs)
-    runs = runs_by_trial(inputs["tuner_dir"])
+    cnn.run(job)
+    tuner_dir = tuner_directory(job.outputs)
+    runs = runs_by_trial(tuner_dir)
     assert len(runs) == 4
     assert all(len(trial_runs) == 1 and trial_runs[0]["finished"] for trial_runs in runs.values())
     assert {r[0]["tuner_id"] for r in runs.values()} <= {"tuner0", "tuner1"}
-    assert "chief on 127.0.0.1" in Path(inputs["log_file"]).read_text()
-    assert processes_mentioning(str(Path(inputs["tuner_dir"]) / "job.json")) == []
-    assert len(read_tsv(inputs["outputs"]["trials"])) == 4
+    assert "chief on 127.0.0.1" in Path(job.log).read_text()
+    assert processes_mentioning(str(tuner_dir / "job.json")) == []
+    assert len(read_tsv(job.outputs["trials"])) == 4
 
 
 @pytest.mark.parametrize("tuner", ["bayesian", "random"])
 def test_bayesian_and_random_search_run_exactly_the_budget(tmp_path, tuner):
-    inputs = stage_inputs(
+    job = stage_job(
         tmp_path, trials=2, n_train=80, max_epochs=1, tuner=tuner, search_space=TINY_SPACE
     )
-    spec = cnn.prepare(**{k: v for k, v in inputs.items() if k != "log_file"})
-    cnn.search(spec)
+    spec = prepare_spec(job)
+    search(spec)
     runs = runs_by_trial(spec["tuner_dir"])
     assert len(runs) == 2
     assert all(len(r) == 1 and r[0]["finished"] for r in runs.values())
@@ -298,16 +420,47 @@ def test_bayesian_and_random_search_run_exactly_the_budget(tmp_path, tuner):
 
 def test_every_stage_means_the_same_positive_class():
     """Without a configured positive_class the minority class is positive everywhere, even
-    when it sorts first (the CNN once took the class that sorts last)."""
+    when it sorts first (the CNN once took the class that sorts last). The CNN takes its
+    classes from the split's decision (test_classes_and_their_order_come_from_the_split_report)."""
     from deeprules.baselines import task_for
     from deeprules.evaluate import make_task
 
     labels = ["alpha"] * 3 + ["zeta"] * 5
     train = pd.DataFrame({"label": labels})
     dataset = {"name": "d", "sequence_type": "dna"}
-    assert cnn.class_order(labels, None, "train")[-1] == "alpha"
+    assert decide_classes(labels, None, "train").names[-1] == "alpha"
     assert make_task(labels, None, 10).positive == "alpha"
     assert task_for(train, train, dataset, {"primary_metric": "auto"}).positive_class == "alpha"
-    assert cnn.class_order(labels, "zeta", "train")[-1] == "zeta"
+    assert decide_classes(labels, "zeta", "train").names[-1] == "zeta"
     with pytest.raises(InputError, match="'positive_class': 'beta' is not a label in train"):
-        cnn.class_order(labels, "beta", "train")
+        decide_classes(labels, "beta", "train")
+
+
+def test_rule_script_logs_the_gpus_and_hands_the_log_to_the_child(tmp_path):
+    """The rule's path: run_rule(snakemake, run). The SLURM test reads the
+    CUDA_VISIBLE_DEVICES line; the child's lines are appended to the same log."""
+    import logging
+    from types import SimpleNamespace
+
+    from deeprules.rule import run_rule
+
+    job = stage_job(tmp_path, trials=1, n_train=80, max_epochs=1, search_space=TINY_SPACE)
+    smk = SimpleNamespace(
+        input={name: str(path) for name, path in job.inputs.items()},
+        output={name: str(path) for name, path in job.outputs.items()},
+        params=SimpleNamespace(settings=job.settings),
+        threads=job.threads,
+        log=[str(job.log)],
+    )
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        run_rule(smk, cnn.run)
+    finally:
+        for handler in root.handlers:
+            handler.close()
+        root.handlers, root.level = handlers, level
+    text = job.log.read_text()
+    assert "CUDA_VISIBLE_DEVICES=" in text
+    assert text.index("CUDA_VISIBLE_DEVICES=") < text.index("best trial")
+    assert all(Path(path).exists() for path in job.outputs.values())

@@ -14,7 +14,7 @@ Rows of the lookup table:
 - padding is the only all-zero row.
 
 Because only padding is all-zero, the model can tell padding from sequence
-exactly, which is what lets `deeprules.cnn` mask it (see `PaddingMask` there).
+exactly, which is what lets the CNN mask it (`deeprules.cnn.model.PaddingMask`).
 Sequences are left-aligned and padded at the end; longer sequences keep their
 first `length` letters.
 """

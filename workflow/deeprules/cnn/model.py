@@ -1,0 +1,161 @@
+"""The network: a Conv1D stack over one-hot sequences, its search space and its padding mask.
+
+Saved models name the padding mask by its registered name, "deeprules>PaddingMask";
+importing this module (any import of `deeprules.cnn` does) registers it, which is
+what `keras.models.load_model` needs to read cnn/model.keras back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import keras_tuner as kt
+
+
+@keras.saving.register_keras_serializable(package="deeprules")
+class PaddingMask(keras.layers.Layer):
+    """Set features at padding positions to zero, so that padding carries no signal.
+
+    Without this a convolution at a padded position outputs relu(bias) and the
+    global max over positions could notice how much padding there is, i.e. the
+    sequence length: a shortcut the user did not ask for. With padding zeroed
+    after every convolution (and before pooling), the next convolution sees
+    exactly the zeros its own 'same' padding would add at a sequence end, and
+    the global max over non-negative ReLU features ignores the zeros. A
+    sequence padded to 50 or to 500 positions therefore gets the same score
+    (tests/test_cnn.py checks this).
+
+    Inputs: [features (batch, steps, channels), one-hot input (batch, length,
+    alphabet)]; `stride` = how many input positions one feature step covers
+    (the product of the pool sizes so far). A step counts as sequence when any
+    position it covers has a non-zero one-hot row (padding is the only zero row).
+    """
+
+    def __init__(self, stride: int = 1, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.stride = stride
+
+    def call(self, inputs: list) -> Any:
+        features, one_hot = inputs
+        steps = features.shape[1]
+        present = keras.ops.cast(keras.ops.max(one_hot, axis=-1) > 0, features.dtype)
+        present = keras.ops.reshape(present[:, : steps * self.stride], (-1, steps, self.stride))
+        return features * keras.ops.max(present, axis=-1)[..., None]
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "stride": self.stride}
+
+
+def _choice(hp: kt.HyperParameters, name: str, values: list) -> Any:
+    return hp.Choice(name, values) if len(values) > 1 else hp.Fixed(name, values[0])
+
+
+def _range(hp: kt.HyperParameters, name: str, bounds: list[float], log_scale: bool) -> float:
+    low, high = bounds
+    if low == high:
+        return hp.Fixed(name, low)
+    return hp.Float(name, low, high, sampling="log" if log_scale else "linear")
+
+
+def sample_hyperparameters(hp: kt.HyperParameters, space: dict[str, Any]) -> dict[str, Any]:
+    """Declare every searched setting on `hp` (in a fixed order: the tuners' draws follow
+    it) and return this trial's values. `batch_size` is declared here so every tuner
+    samples it; the hypermodel's fit uses it."""
+    return {  # evaluated top to bottom: the declaration order
+        "conv_blocks": _choice(hp, "conv_blocks", space["conv_blocks"]),
+        "filters": _choice(hp, "filters", space["filters"]),
+        "kernel_size": _choice(hp, "kernel_size", space["kernel_size"]),
+        "dilation": _choice(hp, "dilation", space["dilation"]),
+        "pooling": _choice(hp, "pooling", space["pooling"]),
+        "pool_size": _choice(hp, "pool_size", space["pool_size"]),
+        "dropout": _range(hp, "dropout", space["dropout"], log_scale=False),
+        "l2": _range(hp, "l2", space["l2"], log_scale=True),
+        "dense_units": _choice(hp, "dense_units", space["dense_units"]),
+        "optimizer": _choice(hp, "optimizer", space["optimizer"]),
+        "learning_rate": _range(hp, "learning_rate", space["learning_rate"], log_scale=True),
+        "batch_size": _choice(hp, "batch_size", space["batch_size"]),
+    }
+
+
+def build_model(
+    hp: kt.HyperParameters,
+    length: int,
+    alphabet_size: int,
+    classes: int,
+    space: dict[str, Any],
+    mask_padding: bool = True,
+) -> keras.Model:
+    """A compiled Conv1D network whose shape and training settings come from `hp`.
+
+    conv_blocks x [Conv1D(filters, kernel_size, dilation, ReLU, L2) -> padding
+    mask -> pooling (between blocks) -> dropout] -> global max over positions ->
+    optional dense layer -> sigmoid (two classes) or softmax. Global max pooling
+    makes the score depend on whether a motif occurs, not where.
+    """
+    values = sample_hyperparameters(hp, space)
+    model = _network(values, length, alphabet_size, classes, mask_padding)
+    two_classes = classes == 2
+    model.compile(
+        optimizer=_optimizer(values["optimizer"], values["learning_rate"]),
+        loss="binary_crossentropy" if two_classes else "categorical_crossentropy",
+        metrics=[
+            keras.metrics.AUC(
+                name="auc",
+                num_thresholds=1000,
+                multi_label=not two_classes,  # macro one-vs-rest AUC for several classes
+                num_labels=None if two_classes else classes,
+            )
+        ],
+    )
+    return model
+
+
+def _network(
+    values: dict[str, Any], length: int, alphabet_size: int, classes: int, mask_padding: bool
+) -> keras.Model:
+    """The layers (created in a fixed order, so a seed gives the same initial weights)."""
+    blocks, pool_size = values["conv_blocks"], values["pool_size"]
+    regularizer = keras.regularizers.L2(values["l2"])
+    sequence = keras.Input((length, alphabet_size), name="one_hot")
+    x, stride = sequence, 1
+    for block in range(1, blocks + 1):
+        x = keras.layers.Conv1D(
+            values["filters"],
+            values["kernel_size"],
+            dilation_rate=values["dilation"],
+            padding="same",
+            activation="relu",
+            kernel_regularizer=regularizer,
+            name=f"conv{block}",
+        )(x)
+        if mask_padding:
+            x = PaddingMask(stride, name=f"mask{block}")([x, sequence])
+        if block < blocks and pool_size > 1 and x.shape[1] >= pool_size:
+            max_pool = values["pooling"] == "max"
+            pool = keras.layers.MaxPooling1D if max_pool else keras.layers.AveragePooling1D
+            x = pool(pool_size, name=f"pool{block}")(x)
+            stride *= pool_size
+        x = keras.layers.Dropout(values["dropout"])(x)
+    x = keras.layers.GlobalMaxPooling1D(name="max_over_positions")(x)
+    if values["dense_units"]:
+        x = keras.layers.Dense(
+            values["dense_units"], activation="relu", kernel_regularizer=regularizer
+        )(x)
+        x = keras.layers.Dropout(values["dropout"])(x)
+    two_classes = classes == 2
+    output = keras.layers.Dense(
+        1 if two_classes else classes,
+        activation="sigmoid" if two_classes else "softmax",
+        dtype="float32",  # keep probabilities in float32 under mixed precision
+        name="probability",
+    )(x)
+    return keras.Model(sequence, output, name="deeprules_cnn")
+
+
+def _optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
+    if name == "adam":
+        return keras.optimizers.Adam(learning_rate)
+    if name == "adamw":
+        return keras.optimizers.AdamW(learning_rate)
+    return keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True)

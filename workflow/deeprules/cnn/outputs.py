@@ -1,0 +1,235 @@
+"""What the stage writes: the refitted model, its predictions, every trial, curves, summary.
+
+summary.json is also the model's card for other stages: its `classes` and
+`encoding` (sequence type, input length, padding mask) are all that
+`deeprules.cnn.predict_proba` needs to score new sequences.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+import keras
+import keras_tuner as kt
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from deeprules import encoding
+from deeprules.cnn.data import Partition, load_partitions, spec_classes
+from deeprules.cnn.job import device_description
+from deeprules.cnn.predict import partition_probabilities
+from deeprules.cnn.tuning import OBJECTIVE, best_trial, read_trials, refit
+from deeprules.contracts import ROLE_CNN, prediction_frame, write_predictions
+from deeprules.figures import save_figure
+from deeprules.io import write_json, write_tsv
+
+log = logging.getLogger("deeprules.cnn")
+
+
+def write_outputs(spec: dict[str, Any], search_seconds: float, resumed: bool) -> None:
+    """Choose the best trial, refit it and write every output of the rule."""
+    outputs = {key: Path(value) for key, value in spec["outputs"].items()}
+    trials = read_trials(spec["tuner_dir"])
+    table = trials_table(trials)
+    chosen = best_trial(trials)
+    values = {
+        k: v for k, v in chosen["hyperparameters"]["values"].items() if not k.startswith("tuner/")
+    }
+    log.info(
+        "best trial %s (tune AUC %.4f): %s; refitting", chosen["trial_id"], chosen["score"], values
+    )
+    train, tune = load_partitions(spec)
+    model, final = refit(spec, values, train, tune)
+    predictions = predictions_frames(model, spec, {"train": train, "tune": tune})
+
+    save_model(model, outputs["model"])
+    write_json(
+        outputs["hyperparameters"],
+        {"trial_id": chosen["trial_id"], "tune_auc": chosen["score"], "hyperparameters": values},
+    )
+    write_predictions(outputs["predictions"], predictions)
+    write_tsv(outputs["trials"], table)
+    plot_training_curves(trials, final, outputs["curves"])
+    run = {"search_seconds": search_seconds, "resumed": resumed}
+    write_json(outputs["summary"], summary(spec, trials, chosen, values, final, train, tune, run))
+    log.info(
+        "final model: train AUROC %.4f, tune AUROC %.4f", final["train_auroc"], final["tune_auroc"]
+    )
+
+
+def trials_table(trials: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per trial: hyperparameters, best epoch, tune/train score, seconds, runs."""
+    rows = []
+    for trial in trials:
+        values = trial["hyperparameters"]["values"]
+        finished = [run for run in trial["runs"] if run["finished"]]
+        last = finished[-1] if finished else {}
+        best_step = trial.get("best_step")
+        rows.append(
+            {
+                "trial_id": trial["trial_id"],
+                "status": trial["status"],
+                "tune_auc": trial.get("score"),
+                "best_epoch": None if best_step is None else int(best_step) + 1,
+                "tune_auroc": last.get("tune_auroc"),
+                "train_auroc": last.get("train_auroc"),
+                "epochs_trained": last.get("epochs_trained"),
+                "seconds": last.get("seconds"),
+                "runs": len(trial["runs"]),
+                "worker": last.get("tuner_id"),
+                "device": last.get("device"),
+                "continues_trial": values.get("tuner/trial_id"),
+                **{name: value for name, value in values.items() if not name.startswith("tuner/")},
+                **{
+                    name.replace("tuner/", "hyperband_"): value
+                    for name, value in values.items()
+                    if name in ("tuner/bracket", "tuner/round", "tuner/epochs")
+                },
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def predictions_frames(
+    model: keras.Model, spec: dict[str, Any], parts: dict[str, Partition]
+) -> list[pd.DataFrame]:
+    """The refitted model's class probabilities on train and tune, in the shared layout."""
+    classes = spec_classes(spec)
+    table = encoding.token_table(spec["sequence_type"])
+    return [
+        prediction_frame(
+            part.ids,
+            name,
+            "cnn",
+            ROLE_CNN,
+            part.labels,
+            partition_probabilities(model, part, table, batch=256),
+            classes,
+        )
+        for name, part in parts.items()
+    ]
+
+
+def plot_training_curves(trials: list[dict[str, Any]], final: dict[str, Any], path: Path) -> None:
+    """Left: tune AUC per epoch of every trial. Right: the refit's train and tune curves."""
+    figure, (search_axis, refit_axis) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+    for trial in trials:
+        finished = [run for run in trial["runs"] if run["finished"]]
+        if finished:
+            curve = finished[-1]["history"][OBJECTIVE]
+            start = finished[-1]["initial_epoch"]  # Hyperband continues earlier trials
+            epochs = np.arange(start + 1, start + len(curve) + 1)
+            search_axis.plot(epochs, curve, color="0.5", lw=0.8, marker=".", ms=3)
+    search_axis.set(xlabel="epoch", ylabel="tune AUC", title=f"Search: {len(trials)} trials")
+    history = final["history"]
+    epochs = np.arange(1, len(history["loss"]) + 1)
+    refit_axis.plot(epochs, history["auc"], label="train AUC (running, with dropout)")
+    refit_axis.plot(epochs, history[OBJECTIVE], label="tune AUC")
+    best = int(np.argmax(history[OBJECTIVE])) + 1
+    refit_axis.axvline(best, color="k", ls="--", lw=0.8, label=f"kept: epoch {best}")
+    refit_axis.set(xlabel="epoch", ylabel="AUC", title="Refit of the best trial")
+    refit_axis.legend(loc="lower right", fontsize=8)
+    save_figure(figure, path, tight=False)  # constrained layout already fits the panels
+
+
+def save_model(model: keras.Model, path: Path) -> None:
+    """model.keras written beside its final name, then renamed (Keras needs the suffix)."""
+    temporary = path.with_name(f".{path.stem}.partial.keras")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model.save(temporary)
+    os.replace(temporary, path)
+
+
+def summary(
+    spec: dict[str, Any],
+    trials: list[dict[str, Any]],
+    chosen: dict[str, Any],
+    values: dict[str, Any],
+    final: dict[str, Any],
+    train: Partition,
+    tune: Partition,
+    run: dict[str, Any],
+) -> dict[str, Any]:
+    """summary.json: what was searched, what was kept, how to score with it, where it ran.
+    `run` holds the search's wall time (`search_seconds`) and whether it `resumed`."""
+    return {
+        "dataset": spec["dataset"],
+        "model": "cnn",
+        **spec_classes(spec).to_json(),
+        "encoding": _encoding(spec, train, tune),
+        "tuning": _tuning(spec, trials, run),
+        "best_trial": {"trial_id": chosen["trial_id"], "tune_auc": chosen["score"]},
+        "hyperparameters": values,
+        "final_model": _final_model(final),
+        "reproducibility": {
+            "seed": spec["seed"],
+            "deterministic": spec["deterministic"],
+            "op_determinism": spec["deterministic"],
+            "pythonhashseed": os.environ.get("PYTHONHASHSEED"),
+            "mixed_precision": keras.mixed_precision.global_policy().name,
+        },
+        "device": device_description(),
+        "versions": {
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "keras_tuner": kt.__version__,
+            "python": platform.python_version(),
+        },
+    }
+
+
+def _encoding(spec: dict[str, Any], train: Partition, tune: Partition) -> dict[str, Any]:
+    """How sequences become network input: what predict_proba repeats on new sequences."""
+    mask_padding = spec["cnn"]["mask_padding"]
+    return {
+        "sequence_type": spec["sequence_type"],
+        "alphabet": encoding.ALPHABETS[spec["sequence_type"]],
+        "length": spec["length"],
+        "length_source": spec["length_source"],
+        "truncated": {"train": train.truncated, "tune": tune.truncated},
+        "padding": "end, masked (no length signal)" if mask_padding else "end, unmasked",
+        "mask_padding": mask_padding,
+        "reverse_complement_augmentation": spec["reverse_complement"],
+    }
+
+
+def _tuning(
+    spec: dict[str, Any], trials: list[dict[str, Any]], run: dict[str, Any]
+) -> dict[str, Any]:
+    cnn = spec["cnn"]
+    return {
+        "tuner": cnn["tuner"],
+        "objective": "tune AUC (Keras, 1000 thresholds; macro one-vs-rest for 3+ classes)",
+        "trials_budget": spec["trials"],
+        "trials": len(trials),
+        "statuses": pd.Series([t["status"] for t in trials]).value_counts().to_dict(),
+        "trials_rerun_after_interruption": sum(len(t["runs"]) > 1 for t in trials),
+        "resumed": run["resumed"],
+        "workers": cnn["workers"],
+        "max_epochs": cnn["max_epochs"],
+        "patience": cnn["patience"],
+        "hyperband_factor": cnn["hyperband_factor"] if cnn["tuner"] == "hyperband" else None,
+        "devices": sorted({r["device"] for t in trials for r in t["runs"]}),
+        "seconds": run["search_seconds"],
+    }
+
+
+def _final_model(final: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "how": "best trial's hyperparameters refitted from scratch on train (seed = run seed), "
+        "early-stopped on tune AUC, weights of the best epoch kept",
+        "epochs_trained": final["epochs_trained"],
+        "best_epoch": int(np.argmax(final["history"][OBJECTIVE])) + 1,
+        "train_auroc": final["train_auroc"],
+        "tune_auroc": final["tune_auroc"],
+        "seconds": final["seconds"],
+        "train_sequences_per_second": final["sequences_per_second"],
+        "load_with": "deeprules.cnn.load_model(path), or deeprules.cnn.predict_proba(path, "
+        "sequences, summary) with this summary (the model uses the PaddingMask layer)",
+    }

@@ -1,0 +1,55 @@
+"""The stage's two halves: `run(job)` in the rule's process, `run_search(job_file)` in its child."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+from deeprules.cnn.distributed import search_distributed
+from deeprules.cnn.job import configure_tensorflow, prepare_spec, run_child, write_job_file
+from deeprules.cnn.outputs import write_outputs
+from deeprules.cnn.tuning import read_trials, reuse_or_reset, search
+from deeprules.io import read_json
+from deeprules.rule import Job
+
+log = logging.getLogger("deeprules.cnn")
+
+
+def run(job: Job) -> None:
+    """Rule entry point: check inputs, then run the stage in a child with PYTHONHASHSEED set.
+
+    PYTHONHASHSEED only takes effect when Python starts, hence the child. Its
+    output (Keras epoch lines, tuner progress) is appended to the rule log.
+    """
+    # the GPUs this job was given (a cluster sets it; the SLURM test reads this line)
+    log.info("CUDA_VISIBLE_DEVICES=%s", os.environ.get("CUDA_VISIBLE_DEVICES", ""))
+    spec = prepare_spec(job)
+    job_file = write_job_file(spec)
+    log.info("running the cnn stage in a child process: %s", job_file)
+    run_child([sys.executable, "-m", "deeprules.cnn", "stage", str(job_file)], spec, job.log)
+
+
+def run_search(job_file: Path) -> None:
+    """The whole stage in this process (and its chief/workers): search, choose, refit, write."""
+    spec = read_json(job_file)
+    configure_tensorflow(spec, spec["threads"])
+    started = time.perf_counter()
+    resumed = reuse_or_reset(spec)
+    done = sum(t["status"] in ("COMPLETED", "FAILED") for t in read_trials(spec["tuner_dir"]))
+    log.info(
+        "%s search, %d trials (%d already finished), input length %d, classes %s",
+        spec["cnn"]["tuner"],
+        spec["trials"],
+        done if resumed else 0,
+        spec["length"],
+        spec["classes"],
+    )
+    if spec["cnn"]["workers"] > 0:
+        search_distributed(spec, job_file)
+    else:
+        search(spec)
+    search_seconds = time.perf_counter() - started
+    write_outputs(spec, search_seconds, resumed)

@@ -1,0 +1,280 @@
+"""The search: the hypermodel Keras Tuner trains, the tuners, the trial records, the refit.
+
+Every tuner runs exactly `budget.trials` trials, scored by the Keras AUC on the
+tune partition (`OBJECTIVE`) with early stopping. Each start of a trial is
+recorded in the trial's folder (`RUNS_FILE`), so a trial that a killed job
+interrupted shows two runs and a finished one is never run again. A
+fingerprint of everything that shapes the search is kept in the tuner
+directory; when it changes, the old search is discarded rather than reused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import shutil
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import keras
+import keras_tuner as kt
+
+from deeprules import encoding
+from deeprules.cnn.data import Partition, input_pipeline, load_partitions, spec_classes
+from deeprules.cnn.job import device_description
+from deeprules.cnn.model import build_model
+from deeprules.cnn.predict import partition_auroc
+from deeprules.io import read_json, write_json
+
+log = logging.getLogger("deeprules.cnn")
+
+OBJECTIVE = "val_auc"
+PROJECT = "search"  # Keras Tuner project folder inside the tuner directory
+RUNS_FILE = "deeprules_runs.json"  # per trial folder: every start of the trial and its results
+
+
+def trial_seed(seed: int, values: dict[str, Any]) -> int:
+    """Seed of one trial, from the run seed and the trial's hyperparameters.
+
+    Depending on the values rather than on how many models were built before
+    means a trial gets the same initial weights and batch order whether it runs
+    first, after a resume, or on another worker.
+    """
+    text = json.dumps({"seed": seed, **values}, sort_keys=True, default=str)
+    return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16) % (2**31 - 1)
+
+
+class CNNHyperModel(kt.HyperModel):
+    """build(hp) = `build_model`; fit(hp, ...) picks the batch size and adds early stopping."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        super().__init__(name="deeprules_cnn")
+        self.spec = spec
+        self.table = encoding.token_table(spec["sequence_type"])
+        self.classes = spec_classes(spec)
+        self.last_fit: dict[str, Any] = {}
+
+    def build(self, hp: kt.HyperParameters) -> keras.Model:
+        if self.spec["deterministic"]:
+            keras.utils.set_random_seed(trial_seed(self.spec["seed"], hp.values))
+        return self.network(hp)
+
+    def network(self, hp: kt.HyperParameters) -> keras.Model:
+        """The compiled network of `hp` at this job's input length and classes."""
+        return build_model(
+            hp,
+            length=self.spec["length"],
+            alphabet_size=self.table.shape[1],
+            classes=len(self.spec["classes"]),
+            space=self.spec["cnn"]["search_space"],
+            mask_padding=self.spec["cnn"]["mask_padding"],
+        )
+
+    def fit(
+        self,
+        hp: kt.HyperParameters,
+        model: keras.Model,
+        train: Partition,
+        tune: Partition,
+        callbacks: list | None = None,
+        **fit_kwargs: Any,
+    ) -> keras.callbacks.History:
+        batch = hp.get("batch_size")
+        stopper = keras.callbacks.EarlyStopping(
+            monitor=OBJECTIVE,
+            mode="max",
+            patience=self.spec["cnn"]["patience"],
+            restore_best_weights=True,
+        )
+        started = time.perf_counter()
+        history = model.fit(
+            input_pipeline(
+                train,
+                self.table,
+                batch,
+                shuffle_seed=trial_seed(self.spec["seed"], hp.values),
+                reverse_complement=self.spec["reverse_complement"],
+            ),
+            validation_data=input_pipeline(tune, self.table, batch),
+            callbacks=[*(callbacks or []), stopper],
+            shuffle=False,  # the pipeline shuffles, seeded
+            verbose=2,
+            **fit_kwargs,
+        )
+        seconds = time.perf_counter() - started
+        epochs = len(history.history["loss"])
+        self.last_fit = {
+            "history": history.history,
+            "initial_epoch": fit_kwargs.get("initial_epoch", 0),
+            "epochs_trained": epochs,
+            "sequences_per_second": len(train.ids) * epochs / seconds,
+            "train_auroc": partition_auroc(model, train, self.table, batch, self.classes),
+            "tune_auroc": partition_auroc(model, tune, self.table, batch, self.classes),
+        }
+        return history
+
+
+class _RecordsRuns:
+    """Tuner mixin: every start of a trial is written to its folder, and its results at the end.
+
+    A trial that appears with two runs was interrupted (job killed) and rerun;
+    trials.tsv reports the count, and the tests use it to prove that a resume
+    repeats no finished trial.
+    """
+
+    def run_trial(self, trial: kt.engine.trial.Trial, *args: Any, **kwargs: Any) -> Any:
+        path = Path(self.get_trial_dir(trial.trial_id)) / RUNS_FILE
+        runs = read_json(path)["runs"] if path.exists() else []
+        runs.append(
+            {
+                "tuner_id": self.tuner_id,
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "device": device_description()["used"],
+                "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "finished": False,
+            }
+        )
+        write_json(path, {"runs": runs})
+        started = time.perf_counter()
+        result = super().run_trial(trial, *args, **kwargs)
+        runs[-1].update(
+            finished=True, seconds=time.perf_counter() - started, **self.hypermodel.last_fit
+        )
+        write_json(path, {"runs": runs})
+        return result
+
+
+class HyperbandSearch(_RecordsRuns, kt.Hyperband):
+    """Hyperband, capped at the trial budget (see `make_tuner`)."""
+
+
+class BayesianSearch(_RecordsRuns, kt.BayesianOptimization):
+    """Gaussian-process Bayesian optimisation."""
+
+
+class RandomSearch(_RecordsRuns, kt.RandomSearch):
+    """Random search."""
+
+
+def hyperband_trials_per_iteration(max_epochs: int, factor: int) -> int:
+    """Trials in one full Hyperband iteration (all brackets, all rounds)."""
+    oracle = kt.oracles.HyperbandOracle(
+        objective=kt.Objective(OBJECTIVE, "max"), max_epochs=max_epochs, factor=factor
+    )
+    brackets = oracle._get_num_brackets()
+    return sum(oracle._get_size(b, r) for b in range(brackets) for r in range(b + 1))
+
+
+def make_tuner(spec: dict[str, Any], hypermodel: CNNHyperModel) -> kt.Tuner:
+    """The configured tuner over `spec['tuner_dir']`, resuming whatever is there.
+
+    Every tuner runs exactly `trials` trials. Random search and Bayesian
+    optimisation take that as max_trials. Hyperband has no max_trials: here it
+    gets enough iterations (ceil(trials / trials per iteration)) and the
+    oracle's trial cap is set to `trials`, so the search stops at the budget,
+    possibly part-way through a bracket. Each Hyperband round (including a
+    continuation that trains a promising model further) counts as one trial,
+    as it does in Keras Tuner.
+    """
+    cnn, trials = spec["cnn"], spec["trials"]
+    common = {
+        "hypermodel": hypermodel,
+        "objective": kt.Objective(OBJECTIVE, direction="max"),
+        "seed": spec["seed"],
+        "directory": spec["tuner_dir"],
+        "project_name": PROJECT,
+        "overwrite": False,
+        "max_consecutive_failed_trials": 3,
+    }
+    if cnn["tuner"] == "bayesian":
+        return BayesianSearch(max_trials=trials, **common)
+    if cnn["tuner"] == "random":
+        return RandomSearch(max_trials=trials, **common)
+    per_iteration = hyperband_trials_per_iteration(cnn["max_epochs"], cnn["hyperband_factor"])
+    tuner = HyperbandSearch(
+        max_epochs=cnn["max_epochs"],
+        factor=cnn["hyperband_factor"],
+        hyperband_iterations=math.ceil(trials / per_iteration),
+        **common,
+    )
+    oracle = getattr(tuner.oracle, "_oracle", tuner.oracle)  # workers wrap it in a gRPC client
+    oracle.max_trials = trials
+    return tuner
+
+
+def search(spec: dict[str, Any]) -> None:
+    """Run (or resume) the search in this process: single-process mode or a worker."""
+    hypermodel = CNNHyperModel(spec)
+    train, tune = load_partitions(spec)
+    tuner = make_tuner(spec, hypermodel)
+    epochs = spec["cnn"]["max_epochs"]  # Hyperband sets its own per trial
+    tuner.search(train=train, tune=tune, epochs=epochs)
+
+
+def fingerprint(spec: dict[str, Any]) -> dict[str, Any]:
+    """Everything that shapes the search; a different fingerprint means a fresh search."""
+    keep = ("seed", "deterministic", "trials", "classes", "length", "reverse_complement")
+    # Where and how wide it runs does not define the search: a resume on other resources
+    # keeps the finished trials (bit-for-bit equality needs the same hardware anyway).
+    where_it_runs = ("threads", "gpus", "worker_launcher", "oracle_host")
+    cnn = {key: value for key, value in spec["cnn"].items() if key not in where_it_runs}
+    return {**{key: spec[key] for key in keep}, "cnn": cnn, "data_sha256": spec["data_sha256"]}
+
+
+def reuse_or_reset(spec: dict[str, Any]) -> bool:
+    """Keep a previous search only if it was for exactly this job; True when resuming."""
+    tuner_dir = Path(spec["tuner_dir"])
+    stamp = tuner_dir / "fingerprint.json"
+    current = json.loads(json.dumps(fingerprint(spec)))
+    if stamp.exists() and (tuner_dir / PROJECT).exists():
+        previous = {k: v for k, v in read_json(stamp).items() if k != "schema_version"}
+        if previous == current:
+            return True
+        log.warning("settings or data changed since the last search; starting a new search")
+    shutil.rmtree(tuner_dir / PROJECT, ignore_errors=True)
+    write_json(stamp, current)
+    return False
+
+
+def read_trials(tuner_dir: str | Path) -> list[dict[str, Any]]:
+    """Every trial Keras Tuner recorded, with the runs this module recorded, by trial id."""
+    trials = []
+    for path in sorted((Path(tuner_dir) / PROJECT).glob("trial_*/trial.json")):
+        trial = read_json(path)
+        runs_file = path.parent / RUNS_FILE
+        trial["runs"] = read_json(runs_file)["runs"] if runs_file.exists() else []
+        trials.append(trial)
+    return trials
+
+
+def best_trial(trials: list[dict[str, Any]]) -> dict[str, Any]:
+    """Highest tune AUC among completed trials; on a tie the earlier trial."""
+    completed = [t for t in trials if t["status"] == "COMPLETED" and t.get("score") is not None]
+    if not completed:
+        raise RuntimeError("no tuning trial completed; see the log for the trials' errors")
+    return max(completed, key=lambda t: (t["score"], -int(t["trial_id"])))
+
+
+def refit(
+    spec: dict[str, Any], values: dict[str, Any], train: Partition, tune: Partition
+) -> tuple[keras.Model, dict[str, Any]]:
+    """Train the chosen hyperparameters from scratch on train, early-stopped on tune.
+
+    Refitting gives a Hyperband winner, which may have seen only a few epochs,
+    its full training; the seed is the run seed, not the trial's.
+    """
+    hypermodel = CNNHyperModel(spec)
+    hp = kt.HyperParameters()
+    hp.values = dict(values)
+    if spec["deterministic"]:
+        keras.utils.set_random_seed(spec["seed"])
+    model = hypermodel.network(hp)
+    started = time.perf_counter()
+    hypermodel.fit(hp, model, train, tune, epochs=spec["cnn"]["max_epochs"])
+    return model, {**hypermodel.last_fit, "seconds": time.perf_counter() - started}

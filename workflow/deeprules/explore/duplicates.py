@@ -93,15 +93,7 @@ def near_duplicate_check(
         "fail": settings["duplicate_fraction_fail"],
     }
     result = verdict(fraction, **thresholds)
-    estimated = "an estimated " if sampling < 1 else ""
-    explanation = (
-        f"{estimated.capitalize()}{fraction:.1%} of the sequences have a near-identical sequence "
-        f"(>= {identity:.0%} identity) in another class: either the labels are noisy or tiny "
-        "differences decide the label; check these pairs before trusting any model."
-        if result != "pass"
-        else f"Few sequences have a near-identical sequence in another class ({estimated}"
-        f"{fraction:.1%} at >= {identity:.0%} identity)."
-    )
+    explanation = _near_duplicate_explanation(fraction, identity, sampling < 1, result)
     search = "exhaustive (cannot miss a pair)"
     if sampling < 1:
         search += f" among a random {len(searched)} of {len(table)} sequences, extrapolated"
@@ -112,3 +104,20 @@ def near_duplicate_check(
         sequences_searched=len(searched), search=search,
     )
     return check, pairs
+
+
+def _near_duplicate_explanation(
+    fraction: float, identity: float, extrapolated: bool, result: str
+) -> str:
+    estimated = "an estimated " if extrapolated else ""
+    if result != "pass":
+        return (
+            f"{estimated.capitalize()}{fraction:.1%} of the sequences have a near-identical "
+            f"sequence (>= {identity:.0%} identity) in another class: either the labels are "
+            "noisy or tiny differences decide the label; check these pairs before trusting any "
+            "model."
+        )
+    return (
+        f"Few sequences have a near-identical sequence in another class ({estimated}"
+        f"{fraction:.1%} at >= {identity:.0%} identity)."
+    )

@@ -110,53 +110,72 @@ def feature_importance(
     names = feature_names(featurizer, features.shape[1])
     classes = [str(c) for c in estimator.classes_]
     if hasattr(estimator, "coef_"):
-        coefficients = np.atleast_2d(estimator.coef_)
-        if len(coefficients) == 1:  # two classes: positive pushes towards classes_[1]
-            strongest = coefficients[0]
-            favours = np.where(strongest >= 0, classes[1], classes[0])
-        else:  # one row per class: report the class the feature speaks for or against most
-            which = np.argmax(np.abs(coefficients), axis=0)
-            strongest = coefficients[which, np.arange(coefficients.shape[1])]
-            favours = [
-                classes[k] if value >= 0 else f"not {classes[k]}"
-                for k, value in zip(which, strongest, strict=True)
-            ]
-        table = pd.DataFrame(
-            {
-                "feature": names,
-                "importance": strongest,
-                "importance_std": np.nan,
-                "method": "coefficient",
-                "favours": favours,
-            }
-        )
+        table = _coefficients(estimator, names, classes)
         order = np.argsort(-np.abs(table["importance"].to_numpy()), kind="stable")
     else:
-        rows = _permutation_rows(labels, settings["permutation_max_sequences"], seed)
-        features, labels = features[rows], labels[rows]
-        spread = features.std(axis=0)
-        columns = np.argsort(-spread, kind="stable")[: settings["permutation_max_features"]]
-        columns = columns[spread[columns] > 0]
-        result = permutation_importance(
-            _VaryOnly(estimator, features, columns),
-            features[:, columns],
-            labels,
-            scoring="roc_auc" if len(classes) == 2 else "roc_auc_ovr",
-            n_repeats=settings["permutation_repeats"],
-            random_state=seed,  # one process: each prediction is cheap, forking is not
-        )
-        table = pd.DataFrame(
-            {
-                "feature": np.asarray(names)[columns],
-                "importance": result.importances_mean,
-                "importance_std": result.importances_std,
-                "method": f"permutation (AUROC drop, {len(rows)} tune sequences)",
-                "favours": "",
-            }
-        )
+        table = _permutation_importance(estimator, features, labels, names, classes, settings, seed)
         order = np.argsort(-table["importance"].to_numpy(), kind="stable")
     table = table.iloc[order].reset_index(drop=True)
     return table.assign(rank=np.arange(1, len(table) + 1))
+
+
+def _coefficients(estimator: Any, names: list[str], classes: list[str]) -> pd.DataFrame:
+    """A linear model's coefficients, with the class each feature favours."""
+    coefficients = np.atleast_2d(estimator.coef_)
+    if len(coefficients) == 1:  # two classes: positive pushes towards classes_[1]
+        strongest = coefficients[0]
+        favours = np.where(strongest >= 0, classes[1], classes[0])
+    else:  # one row per class: report the class the feature speaks for or against most
+        which = np.argmax(np.abs(coefficients), axis=0)
+        strongest = coefficients[which, np.arange(coefficients.shape[1])]
+        favours = [
+            classes[k] if value >= 0 else f"not {classes[k]}"
+            for k, value in zip(which, strongest, strict=True)
+        ]
+    return pd.DataFrame(
+        {
+            "feature": names,
+            "importance": strongest,
+            "importance_std": np.nan,
+            "method": "coefficient",
+            "favours": favours,
+        }
+    )
+
+
+def _permutation_importance(
+    estimator: Any,
+    features: np.ndarray,
+    labels: np.ndarray,
+    names: list[str],
+    classes: list[str],
+    settings: dict[str, Any],
+    seed: int,
+) -> pd.DataFrame:
+    """Mean AUROC drop on (a sample of) tune when each of the most varying features is
+    shuffled; sklearn's roc_auc scorer, as permutation_importance takes a scorer."""
+    rows = _permutation_rows(labels, settings["permutation_max_sequences"], seed)
+    features, labels = features[rows], labels[rows]
+    spread = features.std(axis=0)
+    columns = np.argsort(-spread, kind="stable")[: settings["permutation_max_features"]]
+    columns = columns[spread[columns] > 0]
+    result = permutation_importance(
+        _VaryOnly(estimator, features, columns),
+        features[:, columns],
+        labels,
+        scoring="roc_auc" if len(classes) == 2 else "roc_auc_ovr",
+        n_repeats=settings["permutation_repeats"],
+        random_state=seed,  # one process: each prediction is cheap, forking is not
+    )
+    return pd.DataFrame(
+        {
+            "feature": np.asarray(names)[columns],
+            "importance": result.importances_mean,
+            "importance_std": result.importances_std,
+            "method": f"permutation (AUROC drop, {len(rows)} tune sequences)",
+            "favours": "",
+        }
+    )
 
 
 def importance_figure(tables: dict[str, pd.DataFrame], top: int) -> plt.Figure:

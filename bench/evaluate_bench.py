@@ -77,7 +77,8 @@ def bench_bootstrap() -> None:
 def bench_attributions() -> None:
     import keras
 
-    from deeprules.interpret import LoadedCNN, in_silico_mutagenesis, integrated_gradients
+    from deeprules.interpret.attributions import in_silico_mutagenesis, integrated_gradients
+    from deeprules.interpret.network import LoadedCNN
 
     keras.utils.set_random_seed(0)
     inputs = keras.Input((50, 20))

@@ -25,9 +25,11 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from deeprules.config import validate_run_config
-from deeprules.explore import FIGURES, TABLES, explore
-from deeprules.io import setup_logging, write_json, write_tsv
+from deeprules import explore
+from deeprules.config import explore_settings, validate_run_config
+from deeprules.explore.stage import FIGURES, TABLES
+from deeprules.io import read_json, setup_logging, write_json, write_tsv
+from deeprules.rule import Job
 
 ROOT = Path(__file__).resolve().parent.parent
 AMINO_ACIDS = np.array(list("ACDEFGHIKLMNPQRSTVWY"))
@@ -71,18 +73,21 @@ def run_stage(
     ledger = pd.DataFrame(columns=["id", "sequence_sha256", "reason", "detail"])
     write_tsv(folder / "dropped.tsv", ledger)
     config = validate_run_config(yaml.safe_load((ROOT / "config" / "config.yaml").read_text()))
-    settings = {k: v for k, v in config["explore"].items() if k != "strict"}
-    dataset = {"name": folder.name, "sequence_type": "protein", "sources": [], "metadata": {}}
+    dataset = {
+        "name": folder.name,
+        "sequence_type": "protein",
+        "sources": [],
+        "metadata": {"columns": [], "from_label": {}},
+    }
     out = folder / "explore"
     outputs = {"checks": out / "checks.json"}
     outputs |= {name: out / f"{name}.tsv" for name in TABLES}
     outputs |= {name: out / f"{name.removesuffix('_png')}.png" for name in FIGURES}
     start = time.perf_counter()
-    result = explore(
-        folder / "sequences.tsv", folder / "summary.json", folder / "dropped.tsv",
-        dataset, settings, config["seed"], outputs, threads=threads,
-    )
-    return time.perf_counter() - start, result
+    inputs = {name: folder / f"{name}.{suffix}"
+              for name, suffix in (("sequences", "tsv"), ("summary", "json"), ("dropped", "tsv"))}
+    explore.run(Job(inputs, outputs, explore_settings(config, dataset), threads=threads))
+    return time.perf_counter() - start, read_json(outputs["checks"])
 
 
 def main() -> None:

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from conftest import REPO, write_yaml
 
-from deeprules.config import load_dataset
-from deeprules.curate import curate
-from deeprules.fetch import fetch_dataset
-from deeprules.io import InputError
+from deeprules import curate, fetch
+from deeprules.config import curate_settings, fetch_settings, load_dataset
+from deeprules.io import InputError, read_json, read_tsv
+from deeprules.rule import Job
 
 FETCH = {"retries": 0, "backoff_seconds": 0, "timeout_seconds": 5, "endpoints": {}}
 STRICT = {"on_invalid": "error", "min_per_class": 1}
@@ -20,9 +20,26 @@ LENIENT = {"on_invalid": "drop", "min_per_class": 1}
 
 def run_curate(tmp_path: Path, dataset: dict, settings: dict = STRICT):
     """Validate the dataset file, fetch its local sources, curate them."""
-    loaded = load_dataset(write_yaml(tmp_path / "toy.yaml", dataset))
-    fetch_dataset(loaded, FETCH, tmp_path / "files", tmp_path / "provenance.json")
-    return curate(tmp_path / "provenance.json", loaded, settings)
+    return fetch_and_curate(tmp_path, load_dataset(write_yaml(tmp_path / "toy.yaml", dataset)),
+                            settings)
+
+
+def fetch_and_curate(tmp_path: Path, dataset: dict, settings: dict):
+    """The fetch and curate rules' stages, with settings built as the rules build them;
+    returns curate's (sequences, ledger, summary) as written."""
+    config = {"fetch": FETCH, "curate": settings}
+    provenance = tmp_path / "provenance.json"
+    fetch.run(
+        Job({}, {"files": tmp_path / "files", "provenance": provenance},
+            fetch_settings(config, dataset))
+    )
+    outputs = {name: tmp_path / "curate" / name for name in ("sequences", "dropped", "summary")}
+    curate.run(Job({"provenance": provenance}, outputs, curate_settings(config, dataset)))
+    return (
+        read_tsv(outputs["sequences"]),
+        read_tsv(outputs["dropped"]),
+        read_json(outputs["summary"]),
+    )
 
 
 def two_files(tmp_path: Path, positives: str, negatives: str, **extra) -> dict:
@@ -171,8 +188,7 @@ def test_one_class_only_and_too_few_per_class_are_errors(tmp_path):
 def test_default_amp_dataset_finds_the_redundant_rows(tmp_path):
     """modlAMP's AMPvsUniProt: 558 redundant rows and 22 sequences under both labels."""
     dataset = load_dataset(REPO / "config/datasets/amp.yaml")
-    fetch_dataset(dataset, FETCH, tmp_path / "files", tmp_path / "provenance.json")
-    table, ledger, summary = curate(tmp_path / "provenance.json", dataset, STRICT)
+    table, ledger, summary = fetch_and_curate(tmp_path, dataset, STRICT)
     assert summary["records_read"] == 5200 and len(table) == 4620
     conflicts = ledger[ledger["reason"] == "label_conflict"]
     assert conflicts["sequence_sha256"].nunique() == 22

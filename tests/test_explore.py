@@ -9,12 +9,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deeprules import shortcuts
-from deeprules.config import validate_run_config
-from deeprules.explore import FIGURES, TABLES, ChecksFailed, cramers_v, enforce_strict, explore
-from deeprules.io import InputError, write_json, write_tsv
+from deeprules import explore, shortcuts
+from deeprules.config import explore_gate_settings, explore_settings, validate_run_config
+from deeprules.contracts import ALPHABETS
+from deeprules.explore import gate
+from deeprules.explore.gate import ChecksFailed
+from deeprules.explore.metadata import cramers_v
+from deeprules.explore.stage import FIGURES, TABLES
+from deeprules.io import InputError, read_json, write_json, write_tsv
+from deeprules.rule import Job
 
-AMINO_ACIDS = shortcuts.ALPHABETS["protein"]
+AMINO_ACIDS = ALPHABETS["protein"]
 PER_CLASS = 200
 
 
@@ -34,7 +39,7 @@ def random_sequence(rng: np.random.Generator, length: int, alphabet: str, gc: fl
 def clean_table(seed: int = 0, sequence_type: str = "protein") -> pd.DataFrame:
     """Two balanced classes of random sequences; length and a batch column independent of label."""
     rng = np.random.default_rng(seed)
-    alphabet = shortcuts.ALPHABETS[sequence_type]
+    alphabet = ALPHABETS[sequence_type]
     rows = []
     for label in ("pos", "neg"):
         for index in range(PER_CLASS):
@@ -78,16 +83,10 @@ def run(
     outputs = {"checks": out / "checks.json"}
     outputs |= {name: out / f"{name}.tsv" for name in TABLES}
     outputs |= {name: out / f"{name.removesuffix('_png')}.png" for name in FIGURES}
-    explore(
-        tmp_path / "sequences.tsv",
-        tmp_path / "summary.json",
-        tmp_path / "dropped.tsv",
-        dataset,
-        settings or defaults(),
-        seed=1,
-        outputs=outputs,
-        threads=1,
-    )
+    inputs = {name: tmp_path / f"{name}.{suffix}"
+              for name, suffix in (("sequences", "tsv"), ("summary", "json"), ("dropped", "tsv"))}
+    config = {"explore": settings or defaults(), "seed": 1}
+    explore.run(Job(inputs, outputs, explore_settings(config, dataset), threads=1))
     for path in outputs.values():
         assert path.is_file() and path.stat().st_size > 0, path
     result = json.loads(outputs["checks"].read_text())
@@ -238,6 +237,13 @@ def test_class_with_one_member_is_a_clear_error(tmp_path):
 
 
 # --- strict gate ------------------------------------------------------------------------
+
+
+def enforce_strict(checks: Path, gate_path: Path, strict: bool) -> dict:
+    """Run the explore_gate rule's stage; return gate.json."""
+    settings = explore_gate_settings({"explore": {"strict": strict}}, {"name": "synthetic"})
+    gate.run(Job({"checks": checks}, {"gate": gate_path}, settings))
+    return read_json(gate_path)
 
 
 def checks_file(tmp_path: Path, verdicts: list[str]) -> Path:

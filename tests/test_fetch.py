@@ -12,8 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from deeprules import fetch
+from deeprules.config import fetch_settings
 from deeprules.fetch import Downloader, FetchError, extract_member, fetch_dataset, fetch_source
 from deeprules.io import read_json
+from deeprules.rule import Job
 
 FASTA = b">a1 positive\nACGTACGTAA\n>a2 negative\nTTTTGGGGCC\n"
 SHA = hashlib.sha256(FASTA).hexdigest()
@@ -34,6 +37,13 @@ def fetch_config(server) -> dict:
 
 def dataset(*sources: dict, allow_unpinned: bool = False) -> dict:
     return {"name": "toy", "sources": list(sources), "allow_unpinned": allow_unpinned}
+
+
+def run_fetch(dataset: dict, config: dict, files: Path, provenance: Path) -> dict:
+    """The fetch rule's stage, with its settings built as the rule builds them."""
+    settings = fetch_settings({"fetch": config}, dataset)
+    fetch.run(Job({}, {"files": files, "provenance": provenance}, settings))
+    return read_json(provenance)
 
 
 def fetch_one(server, tmp_path: Path, source: dict) -> dict:
@@ -117,11 +127,9 @@ def test_unpinned_remote_source_is_refused_unless_allowed(http_server, tmp_path)
     url = http_server.add("/toy.fa", FASTA)
     source = {"name": "toy", "kind": "url", "url": url}
     with pytest.raises(FetchError, match="allow_unpinned: true"):
-        fetch_dataset(
-            dataset(source), fetch_config(http_server), tmp_path / "f", tmp_path / "p.json"
-        )
+        run_fetch(dataset(source), fetch_config(http_server), tmp_path / "f", tmp_path / "p.json")
     assert http_server.requests == [] and not (tmp_path / "p.json").exists()
-    summary = fetch_dataset(
+    summary = run_fetch(
         dataset(source, allow_unpinned=True),
         fetch_config(http_server),
         tmp_path / "f",

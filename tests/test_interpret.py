@@ -26,8 +26,17 @@ from sklearn.pipeline import make_pipeline  # noqa: E402
 
 from deeprules import encoding  # noqa: E402
 from deeprules.evaluate import model_fingerprint  # noqa: E402
-from deeprules.interpret import interpret_models  # noqa: E402
-from deeprules.io import read_json, read_tsv, sha256_of, write_json, write_tsv  # noqa: E402
+from deeprules.interpret import run  # noqa: E402
+from deeprules.interpret.baselines import explain_baselines  # noqa: E402
+from deeprules.io import (  # noqa: E402
+    InputError,
+    read_json,
+    read_tsv,
+    sha256_of,
+    write_json,
+    write_tsv,
+)
+from deeprules.rule import Job  # noqa: E402
 
 MOTIF = "TGACTCA"
 LENGTH = 50
@@ -108,19 +117,33 @@ def interpreted(tmp_path_factory) -> Path:
     (folder / "baselines/models").mkdir(parents=True)
     for name, pipeline in baselines.items():
         joblib.dump(pipeline.fit(x, y), folder / f"baselines/models/{name}.joblib")
-    write_tsv(folder / "baselines/summary.tsv", pd.DataFrame({"model": list(baselines)}))
-
-    interpret_models(
-        tune_path=folder / "split/tune.tsv",
-        baselines_summary=folder / "baselines/summary.tsv",
-        baselines_models_dir=folder / "baselines/models",
-        cnn_model_path=folder / "cnn/model.keras",
-        cnn_summary_path=folder / "cnn/summary.json",
-        dataset={"name": "planted", "sequence_type": "dna", "positive_class": "bound"},
-        settings=SETTINGS,
-        seed=5,
-        out_dir=folder / "interpret",
+    roles = ["baseline", "baseline", "control"]
+    write_tsv(
+        folder / "baselines/summary.tsv", pd.DataFrame({"model": list(baselines), "role": roles})
     )
+    out = folder / "interpret"
+    outputs = {
+        "summary": "summary.json",
+        "importance": "baseline_importance.tsv",
+        "importance_plot": "baseline_importance.png",
+        "attributions": "attributions.tsv",
+        "attributions_plot": "attributions.png",
+        "filters": "filters.tsv",
+        "filter_logos": "filter_logos.png",
+    }
+    inputs = {
+        "tune": folder / "split/tune.tsv",
+        "baselines_summary": folder / "baselines/summary.tsv",
+        "baseline_models": [folder / f"baselines/models/{name}.joblib" for name in baselines],
+        "cnn_model": folder / "cnn/model.keras",
+        "cnn_summary": folder / "cnn/summary.json",
+    }
+    settings = {
+        "dataset": {"name": "planted", "sequence_type": "dna"},
+        "interpret": SETTINGS,
+        "seed": 5,
+    }
+    run(Job(inputs, {name: out / file for name, file in outputs.items()}, settings))
     return folder
 
 
@@ -205,7 +228,7 @@ def test_keras_fingerprint_ignores_the_save_date(interpreted, tmp_path):
 def test_permutation_importance_predicts_on_a_seeded_stratified_sample():
     """Large tune sets are sampled, by label and by seed, so the cost is bounded and a
     rerun (or a SLURM run) gives the same importances."""
-    from deeprules.interpret import _permutation_rows
+    from deeprules.interpret.baselines import _permutation_rows
 
     labels = np.array(["a"] * 300 + ["b"] * 100)
     rows = _permutation_rows(labels, 80, seed=3)
@@ -213,3 +236,21 @@ def test_permutation_importance_predicts_on_a_seeded_stratified_sample():
     assert (labels[rows] == "b").sum() == 20  # the 3:1 label mix is kept
     np.testing.assert_array_equal(rows, _permutation_rows(labels, 80, seed=3))
     np.testing.assert_array_equal(_permutation_rows(labels, 500, seed=3), np.arange(400))
+
+
+def test_baselines_summary_without_roles_or_model_files_is_a_clear_error(tmp_path):
+    """The role column decides what is explained; every baseline needs its joblib input."""
+    tune = planted(10, seed=1)
+    write_tsv(tmp_path / "old.tsv", pd.DataFrame({"model": ["random_forest"]}))
+    with pytest.raises(InputError, match=r"no 'role' column"):
+        explain_baselines(tmp_path / "old.tsv", [], tune, SETTINGS, seed=0)
+    roles = {"model": ["random_forest", "majority"], "role": ["baseline", "control"]}
+    summary = pd.DataFrame(roles)
+    write_tsv(tmp_path / "summary.tsv", summary)
+    with pytest.raises(InputError, match=r"random_forest.joblib is among"):
+        explain_baselines(tmp_path / "summary.tsv", [], tune, SETTINGS, seed=0)
+    write_tsv(tmp_path / "controls.tsv", summary.iloc[1:])
+    assert explain_baselines(tmp_path / "controls.tsv", [], tune, SETTINGS, seed=0) == (
+        {},
+        ["majority"],
+    )

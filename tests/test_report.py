@@ -115,7 +115,8 @@ def _without_timestamps(path: Path) -> str:
 
 
 def test_sensitive_dataset_model_card_forbids_sharing_weights():
-    from deeprules.report import model_card, scorecard
+    from deeprules.report.model_card import model_card
+    from deeprules.report.scorecard import scorecard
 
     curate = {
         "metadata_columns": [],
@@ -124,23 +125,24 @@ def test_sensitive_dataset_model_card_forbids_sharing_weights():
         "records_dropped": 0,
         "dropped_per_reason": {},
     }
-    dataset = {
+    dataset = {  # as deeprules.config.report_settings passes it: no sources
         "name": "patients",
         "sequence_type": "dna",
-        "sources": [{"name": "s"}],
         "sensitive": True,
         "ethics": [{"concern": "Human genetic data.", "status": "open", "resolution": "IRB 12"}],
     }
-    card = model_card({"curate": curate}, dataset)
+    stages = {"fetch": {"sources": [{"name": "s"}]}, "curate": curate}
+    card = model_card(stages, dataset)
     assert "weights and per-sequence predictions must not be shared" in card
     assert "- Human genetic data. (open) IRB 12" in card
-    tips = {t["tip"]: t for t in scorecard({"curate": curate}, dataset)}
+    assert "curated sequences ({'a': 5, 'b': 5}) from s;" in card
+    tips = {t["tip"]: t for t in scorecard(stages, dataset)}
     assert tips[10]["status"] == "warning" and "1 open" in tips[10]["evidence"]
     assert tips[7]["status"] == "not_done"
 
 
 def test_tip7_warns_when_the_split_shifted_lengths():
-    from deeprules.report import _length_shift
+    from deeprules.report.scorecard import length_shift as _length_shift
 
     def split(train: float, test: float) -> dict:
         parts = {"train": train, "tune": 30.0, "test": test}
@@ -151,3 +153,46 @@ def test_tip7_warns_when_the_split_shifted_lengths():
     assert "train/tune/test 25/30/44" in _length_shift(split(25.0, 44.0))
     assert _length_shift(split(25.0, 30.0)) == ""
     assert _length_shift({"partitions": {"train": {}, "test": {}}}) == ""
+
+
+def test_tip1_reads_evaluate_outcomes_and_shows_every_miss():
+    """Tip 1 warns unless the CNN is better than the best baseline and every control."""
+    from deeprules.report.scorecard import tip1
+
+    def comparison(reference: str, why: str, outcome: str) -> dict:
+        return {"candidate": "cnn", "reference": reference, "why": why, "outcome": outcome,
+                "verdict": f"CNN vs {reference}: {outcome}."}
+
+    best = comparison("random_forest", "best baseline on tune", "better")
+    control = comparison("control_shortcut", "control", "better")
+    stages = {
+        "baselines": {"best_model": "random_forest"},
+        "evaluate": {"comparisons": [best, control]},
+    }
+    tip = tip1(stages, {})
+    assert tip["status"] == "done" and tip["evidence"] == "CNN vs random_forest: better."
+    control.update(outcome="no_difference", verdict="CNN vs control_shortcut: no_difference.")
+    tip = tip1(stages, {})
+    assert tip["status"] == "warning"
+    assert tip["evidence"] == (
+        "CNN vs random_forest: better. CNN vs control_shortcut: no_difference."
+    )
+    assert tip1({"evaluate": stages["evaluate"]}, {})["status"] == "not_done"
+
+
+def test_figures_embeds_exactly_the_given_pngs_by_stage_and_name(tmp_path):
+    import base64
+
+    from deeprules.report.html import figures
+
+    paths = [tmp_path / "tiny/split/identity.png", tmp_path / "tiny/explore/pca_plot.png"]
+    for index, path in enumerate(paths):
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"png %d" % index)
+    (tmp_path / "tiny/explore/not_asked.png").write_bytes(b"other")
+    shown = figures(paths)
+    assert [(f["stage"], f["name"]) for f in shown] == [
+        ("explore", "pca plot"),
+        ("split", "identity"),
+    ]
+    assert base64.b64decode(shown[0]["data"]) == b"png 1"

@@ -18,16 +18,12 @@ from typing import IO, Any
 
 import pandas as pd
 
+from deeprules.contracts import IUPAC_ALPHABETS
 from deeprules.io import InputError, read_json, sequence_hash, write_json, write_tsv
+from deeprules.rule import Job
 
 log = logging.getLogger("deeprules.curate")
 
-# IUPAC codes, including ambiguity symbols; explore measures how often they occur.
-ALPHABETS = {
-    "dna": set("ACGTRYSWKMBDHVN"),
-    "rna": set("ACGURYSWKMBDHVN"),
-    "protein": set("ACDEFGHIKLMNPQRSTVWYBZXJUO"),
-}
 FASTA_SUFFIXES = (".fa", ".fasta", ".fna", ".faa", ".ffn", ".fas")
 LEDGER_COLUMNS = ["id", "sequence_sha256", "reason", "detail"]
 
@@ -254,13 +250,29 @@ def invalid_reason(
     return None
 
 
+def run(job: Job) -> None:
+    """Rule curate: provenance in; sequences, dropped (the ledger) and summary out."""
+    table, ledger, summary = curate(job.inputs["provenance"], job.dataset, job.settings["curate"])
+    write_outputs(
+        table,
+        ledger,
+        summary,
+        job.outputs["sequences"],
+        job.outputs["dropped"],
+        job.outputs["summary"],
+    )
+
+
 def curate(
     provenance_path: Path, dataset: dict[str, Any], curate_config: dict[str, Any]
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """Read, validate and de-duplicate; return (sequences, ledger, summary)."""
+    """Read, validate and de-duplicate; return (sequences, ledger, summary).
+
+    IUPAC ambiguity codes are accepted (explore measures how often they occur).
+    """
     provenance = read_json(provenance_path)
-    alphabet = ALPHABETS[dataset["sequence_type"]]
-    names = dataset["labels"].get("names", {})
+    alphabet = IUPAC_ALPHABETS[dataset["sequence_type"]]
+    names = dataset["labels"].get("names", {})  # optional, no schema default
     ledger, kept, seen_ids = Ledger(), [], set()
     read_per_source: Counter[str] = Counter()
     for record in read_records(provenance, dataset):
@@ -340,12 +352,6 @@ def _check_classes(table: pd.DataFrame, minimum: int, dataset: dict[str, Any]) -
         raise InputError(
             f"dataset '{dataset['name']}': {detail} sequences after curation, fewer than "
             f"curate.min_per_class = {minimum}; add data, merge classes, or lower the minimum."
-        )
-    positive = dataset.get("positive_class")
-    if positive is not None and positive not in counts.index:
-        raise InputError(
-            f"dataset '{dataset['name']}': positive_class '{positive}' is not among the labels "
-            f"({', '.join(map(str, counts.index))})"
         )
 
 

@@ -26,11 +26,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-ALPHABETS = {
-    "dna": "ACGT",
-    "rna": "ACGU",
-    "protein": "ACDEFGHIKLMNPQRSTVWY",
-}
+from deeprules.contracts import ALPHABETS
+
 _NUCLEOTIDE_CODES = {
     "R": "AG",
     "Y": "CT",

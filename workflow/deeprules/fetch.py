@@ -31,6 +31,7 @@ from urllib.request import Request, urlopen
 
 from deeprules import __version__
 from deeprules.io import InputError, sha256_of, write_json
+from deeprules.rule import Job
 
 log = logging.getLogger("deeprules.fetch")
 
@@ -137,6 +138,13 @@ def _expected_total(response: Any, already: int) -> int | None:
     """Bytes the finished file must have, from Content-Length, if the server said."""
     length = response.headers.get("Content-Length")
     return already + int(length) if length and length.isdigit() else None
+
+
+def run(job: Job) -> None:
+    """Rule fetch: every source into the `files` folder, and provenance.json."""
+    fetch_dataset(
+        job.dataset, job.settings["fetch"], job.outputs["files"], job.outputs["provenance"]
+    )
 
 
 def fetch_dataset(

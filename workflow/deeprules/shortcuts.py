@@ -26,11 +26,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-ALPHABETS = {
-    "protein": "ACDEFGHIKLMNPQRSTVWY",
-    "dna": "ACGT",
-    "rna": "ACGU",
-}
+from deeprules import metrics
+from deeprules.contracts import ALPHABETS, Classes
 
 
 @dataclass(frozen=True)
@@ -186,8 +183,12 @@ class ShortcutScore:
 
 
 def fold_auroc(labels: np.ndarray, scores: np.ndarray, n_classes: int) -> float:
-    """AUROC of held-out scores; one-vs-rest macro average for more than two classes."""
-    return float(np.mean(_auroc_under_permutations(labels[None, :], scores, n_classes)))
+    """AUROC of held-out scores (class codes 0..C-1, one score column per class), by the
+    workflow's one AUROC (deeprules.metrics): one-vs-rest macro average for more than
+    two classes. Every class is present in a stratified fold."""
+    names = tuple(str(code) for code in range(n_classes))
+    classes = Classes(names, names[1] if n_classes == 2 else None)
+    return metrics.auroc(np.asarray(labels).astype(str), scores, classes)
 
 
 def _auroc_under_permutations(
@@ -195,8 +196,11 @@ def _auroc_under_permutations(
 ) -> np.ndarray:
     """AUROC (macro one-vs-rest) of fixed scores for each row of `label_sets`, via rank sums.
 
-    `scores` has one column per class (probabilities); for two classes the
-    column of class 1 is enough, since class 0's AUROC on 1 - p is the same.
+    The null needs the AUROC of one set of scores under hundreds of label
+    shuffles: rank sums give all of them in one matrix product, where
+    deeprules.metrics would score each shuffle separately. `scores` has one column
+    per class (probabilities); for two classes the column of class 1 is enough,
+    since class 0's AUROC on 1 - p is the same.
     """
     classes = [1] if n_classes == 2 else range(n_classes)
     total = np.zeros(len(label_sets))

@@ -5,14 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # deeprules package, also in conda envs
 
-from deeprules.explore import enforce_strict
-from deeprules.io import InputError, setup_logging
+from deeprules.explore.gate import run
+from deeprules.rule import run_rule
 
-log = setup_logging(snakemake.log[0])
-try:
-    enforce_strict(
-        Path(snakemake.input.checks), Path(snakemake.output.gate), snakemake.params.strict
-    )
-except InputError as error:
-    log.error("%s", error)
-    sys.exit(str(error))
+run_rule(snakemake, run)

@@ -1,0 +1,58 @@
+"""Rule interpret: explain every tuned baseline and the CNN on the tune partition.
+
+Writes (by the rule's output names) importance / importance_plot (baseline
+features), attributions / attributions_plot (CNN ISM and integrated gradients),
+filters / filter_logos (first-layer filter motifs) and summary.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from deeprules.figures import save_figure
+from deeprules.interpret.attributions import explain_attributions
+from deeprules.interpret.baselines import explain_baselines, importance_figure, importance_table
+from deeprules.interpret.filters import explain_filters
+from deeprules.interpret.network import load_cnn
+from deeprules.io import InputError, read_tsv, write_json, write_tsv
+from deeprules.rule import Job
+
+
+def run(job: Job) -> None:
+    settings, seed, outputs = job.settings["interpret"], job.settings["seed"], job.outputs
+    tune = _read_tune(job.inputs["tune"])
+    tables, controls = explain_baselines(
+        job.inputs["baselines_summary"], job.inputs["baseline_models"], tune, settings, seed
+    )
+    write_tsv(outputs["importance"], importance_table(tables))
+    save_figure(importance_figure(tables, settings["top_features"]), outputs["importance_plot"])
+    summary: dict[str, Any] = {
+        "dataset": job.dataset["name"],
+        "partition": "tune",
+        "baselines": {
+            model: table.head(settings["top_features"])[
+                ["feature", "importance", "method", "favours"]
+            ].to_dict("records")
+            for model, table in tables.items()
+        },
+        "controls_not_explained": controls,
+    }
+    cnn = load_cnn(job.inputs["cnn_model"], job.inputs["cnn_summary"], job.dataset["sequence_type"])
+    summary["cnn"] = {
+        **explain_attributions(
+            cnn, tune, settings, seed, outputs["attributions"], outputs["attributions_plot"]
+        ),
+        **explain_filters(cnn, tune, settings, seed, outputs["filters"], outputs["filter_logos"]),
+    }
+    write_json(outputs["summary"], summary)
+
+
+def _read_tune(path: Path) -> pd.DataFrame:
+    tune = read_tsv(path)
+    missing = {"id", "sequence", "label"} - set(tune.columns)
+    if missing:
+        raise InputError(f"{path}: missing columns {sorted(missing)}")
+    return tune

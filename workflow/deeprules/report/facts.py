@@ -1,0 +1,35 @@
+"""Numbers several sections of the report quote, formatted in one place so the
+scorecard, the model card and the DOME summary never disagree."""
+
+from __future__ import annotations
+
+from typing import Any
+
+METRIC_COLUMNS = ["auroc", "auprc", "mcc", "balanced_accuracy", "brier", "ece"]
+
+
+def metric(model: dict[str, Any], name: str) -> str:
+    """A test metric with its bootstrap interval, or n/a."""
+    value = model["metrics"].get(name, {})
+    if value.get("value") is None:
+        return "n/a"
+    return f"{value['value']:.3f} [{value['ci_low']:.3f}, {value['ci_high']:.3f}]"
+
+
+def median_lengths(split: dict[str, Any]) -> dict[str, float]:
+    """Median sequence length of each partition that recorded its quartiles."""
+    return {
+        name: part["length_quartiles"][1]
+        for name, part in split["partitions"].items()
+        if part.get("length_quartiles")
+    }
+
+
+def metrics_table(ev: dict[str, Any]) -> str:
+    """Every evaluated model's test metrics, as a Markdown table."""
+    present = [n for n in METRIC_COLUMNS if any(n in m["metrics"] for m in ev["models"].values())]
+    lines = ["| model | role | " + " | ".join(present) + " |", "|---|---|" + "---|" * len(present)]
+    for name, model in ev["models"].items():
+        cells = " | ".join(metric(model, n) for n in present)
+        lines.append(f"| {name} | {model['role']} | {cells} |")
+    return "\n".join(lines)

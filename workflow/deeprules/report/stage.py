@@ -1,0 +1,56 @@
+"""Rule report: read every stage's summary and write the reviewer's report files.
+
+Inputs by the rule's names: one summary per stage (fetch, curate, explore,
+split, baselines, cnn, evaluate, interpret) and `figures`, the PNGs to embed.
+Outputs: html, scorecard, dome, model_card_md, model_card_html.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from deeprules.io import read_json, write_json
+from deeprules.report.dome import dome
+from deeprules.report.html import figures, markdown_to_html, render_html, write_markdown_and_html
+from deeprules.report.model_card import model_card
+from deeprules.report.provenance import provenance_section
+from deeprules.report.scorecard import scorecard
+from deeprules.rule import Job
+
+log = logging.getLogger("deeprules.report")
+
+
+def run(job: Job) -> None:
+    dataset, settings, out = job.dataset, job.settings, job.outputs
+    stages = {name: read_json(path) for name, path in job.inputs.items() if name != "figures"}
+    split, cnn = stages.get("split"), stages.get("cnn")
+    card = scorecard(stages, dataset)
+    card_md = model_card(stages, dataset)
+    summary = dome(stages, dataset)
+    write_json(out["scorecard"], {"dataset": dataset["name"], "tips": card})
+    write_json(out["dome"], {"dataset": dataset["name"], **summary})
+    write_markdown_and_html(
+        card_md, out["model_card_md"], out["model_card_html"], f"Model card: {dataset['name']}"
+    )
+    provenance = provenance_section(
+        stages["fetch"],
+        settings["seed"],
+        settings["deterministic"],
+        split["mmseqs"]["version"] if split else None,
+        cnn["device"]["used"] if cnn else None,
+    )
+    render_html(
+        {
+            "dataset": dataset["name"],
+            "description": dataset.get("description", ""),  # optional, no schema default
+            "scorecard": card,
+            "model_card_html": markdown_to_html(card_md),
+            "dome": summary,
+            "ethics": dataset["ethics"],
+            "sensitive": dataset["sensitive"],
+            "provenance": provenance,
+            "figures": figures(job.inputs["figures"]),
+        },
+        out["html"],
+    )
+    log.info("report written to %s", out["html"])

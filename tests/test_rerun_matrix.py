@@ -313,7 +313,7 @@ def _leaf_keys(node: dict[str, Any], prefix: str = "") -> list[str]:
 
 def test_run_config_keys_rerun_exactly_their_stages(finished):
     workdir, config, _ = finished
-    keys = [k for k in dict.fromkeys(documented_keys()["run"]) if k not in ("datasets",)]
+    keys = [k for k in dict.fromkeys(documented_keys()["run"]) if k not in OWN_TESTS]
     with ThreadPoolExecutor(max_workers=2) as pool:
         changes = {key: run_config_change(config, key) for key in keys}
         found = dict(
@@ -449,6 +449,17 @@ def _valid_dataset(path: Path) -> bool:
     except Exception:
         return False
     return True
+
+
+OWN_TESTS = ("datasets", "datasets_dir")
+
+
+def test_moving_the_dataset_files_reruns_nothing(finished):
+    workdir, config, dataset = finished
+    folder = workdir / "matrix" / "moved"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "tiny.yaml").write_text(yaml.safe_dump(dataset, sort_keys=False))
+    assert scheduled(workdir, {**config, "datasets_dir": str(folder)}, "moved") == set()
 
 
 def test_a_new_dataset_schedules_only_itself(finished):

@@ -161,13 +161,18 @@ def test_tip1_reads_evaluate_outcomes_and_shows_every_miss():
 
     def comparison(reference: str, why: str, outcome: str) -> dict:
         return {"candidate": "cnn", "reference": reference, "why": why, "outcome": outcome,
-                "verdict": f"CNN vs {reference}: {outcome}."}
+                "verdict": f"CNN vs {reference}: {outcome}.", "metric": "auroc",
+                "difference": 0.1, "ci_low": 0.05, "ci_high": 0.15}
 
     best = comparison("random_forest", "best baseline on tune", "better")
     control = comparison("control_shortcut", "control", "better")
     stages = {
         "baselines": {"best_model": "random_forest"},
-        "evaluate": {"comparisons": [best, control]},
+        "evaluate": {
+            "comparisons": [best, control],
+            "bootstrap": {"ci_level": 0.95},
+            "best_baseline": {"model": "random_forest"},
+        },
     }
     tip = tip1(stages, {})
     assert tip["status"] == "done" and tip["evidence"] == "CNN vs random_forest: better."

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from deeprules.evaluate.panel import METRIC_NAMES
+
 METRIC_COLUMNS = ["auroc", "auprc", "mcc", "balanced_accuracy", "brier", "ece"]
+
+
+def metric_name(name: str) -> str:
+    """'AUROC' for 'auroc': the name evaluate's tables and figures use."""
+    return METRIC_NAMES.get(name, name.replace("_", " "))
 
 
 def metric(model: dict[str, Any], name: str) -> str:

@@ -306,8 +306,7 @@ def tip9(stages: Stages, dataset: dict[str, Any]) -> dict[str, Any]:
         9,
         WARNING if flags else DONE,
         "metrics per metadata group, length bin and identity-to-train bin",
-        f"{len(flags)} group(s) where the primary metric drops"
-        + (f"; worst: {named}" if named else ""),
+        f"{len(flags)} group(s) where the primary metric drops",
         v.FAILURE_DOMAINS_FOUND if flags else v.NO_FAILURE_DOMAIN,
         f"Worst: {named}." if named else "No group falls clearly below the overall score.",
         {

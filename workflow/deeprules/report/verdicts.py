@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from deeprules.contracts import ROLE_BASELINE, ROLE_CNN
+from deeprules.report.facts import metric, metric_name
 
 Stages = dict[str, Any]
 
@@ -72,7 +73,7 @@ def _cnn_comparison(ev: dict[str, Any], reference: str | None) -> dict[str, Any]
 def difference_text(comparison: dict[str, Any], level: float) -> str:
     """'AUROC +0.236, 95% CI +0.198 to +0.273' for a paired comparison."""
     return (
-        f"{comparison['metric']} {comparison['difference']:+.3f}, {level:.0%} CI "
+        f"{metric_name(comparison['metric'])} {comparison['difference']:+.3f}, {level:.0%} CI "
         f"{comparison['ci_low']:+.3f} to {comparison['ci_high']:+.3f}"
     )
 
@@ -96,7 +97,6 @@ def deep_learning_verdict(stages: Stages) -> tuple[str, str, dict[str, Any]]:
     }
     if not ev:
         return NOT_ASSESSED, "Not assessed: evaluate did not run.", numbers
-    level = ev["bootstrap"]["ci_level"]
     references = {
         "best tuned baseline": ev["best_baseline"]["model"],
         "shortcut control": SHORTCUT_CONTROL,
@@ -107,46 +107,47 @@ def deep_learning_verdict(stages: Stages) -> tuple[str, str, dict[str, Any]]:
         for part, c in found.items()
         if c
     }
+    enough = smallest is not None and counts[smallest] >= MIN_PER_CLASS
+    verdict, reason = _weigh(found, ev["bootstrap"]["ci_level"], enough, smallest is not None)
+    size = (
+        f"{counts[smallest]} training sequences in the smallest class ({smallest}), "
+        f"{'at or above' if enough else 'below'} the paper's guidance of at least "
+        f"{MIN_PER_CLASS} per class"
+        if smallest
+        else "no class counts recorded"
+    )
+    return verdict, f"{reason} Data: {size}.", numbers
+
+
+def _weigh(
+    found: dict[str, dict[str, Any] | None], level: float, enough: bool, counted: bool
+) -> tuple[str, str]:
+    """Tip 1's verdict and its reason from the comparisons with the two references."""
     described = {
         part: f"the {part} ({c['reference']}: {difference_text(c, level)})"
         for part, c in found.items()
         if c
     }
-    enough = smallest is not None and counts[smallest] >= MIN_PER_CLASS
-    size = (
-        f"{counts[smallest]} training sequences in the smallest class ({smallest}); "
-        f"the paper's guidance is at least {MIN_PER_CLASS} per class"
-        if smallest
-        else "no class counts recorded"
-    )
-    worse = [described[p] for p, c in found.items() if c and c["outcome"] == "worse"]
-    better = [described[p] for p, c in found.items() if c and c["outcome"] == "better"]
-    tied = [described[p] for p, c in found.items() if c and c["outcome"] == "no_difference"]
-    missing = [part for part, c in found.items() if not c]
-    if worse:
+    by_outcome = {
+        outcome: [described[p] for p, c in found.items() if c and c["outcome"] == outcome]
+        for outcome in ("better", "worse", "no_difference")
+    }
+    better = " and ".join(by_outcome["better"])
+    if by_outcome["worse"]:
         return (
             NOT_JUSTIFIED,
-            f"Not justified: the CNN is worse than {' and '.join(worse)}.",
-            numbers,
+            f"Not justified: the CNN is worse than {' and '.join(by_outcome['worse'])}.",
         )
-    if len(better) == len(references):
+    if len(by_outcome["better"]) == len(found):
         if enough:
-            return (
-                JUSTIFIED,
-                f"Justified: the CNN beats {' and '.join(better)}, with {size}.",
-                numbers,
-            )
-        return (
-            INCONCLUSIVE,
-            f"Inconclusive: the CNN beats {' and '.join(better)}, but with {size}.",
-            numbers,
-        )
-    if not enough and smallest is not None:
-        return NOT_JUSTIFIED, f"Not justified: {size}, and the CNN shows no clear win.", numbers
-    reasons = [f"it cannot be told apart from {t}" for t in tied]
-    reasons += [f"there is no comparison with the {part}" for part in missing]
-    won = f"the CNN beats {' and '.join(better)}, but " if better else ""
-    return INCONCLUSIVE, f"Inconclusive: {won}{'; '.join(reasons)}.", numbers
+            return JUSTIFIED, f"Justified: the CNN beats {better}."
+        return INCONCLUSIVE, f"Inconclusive: the CNN beats {better}, but on too little data."
+    if counted and not enough:
+        return NOT_JUSTIFIED, "Not justified: too little data, and the CNN shows no double win."
+    reasons = [f"it cannot be told apart from {t}" for t in by_outcome["no_difference"]]
+    reasons += [f"there is no comparison with the {part}" for part, c in found.items() if not c]
+    won = f"the CNN beats {better}, but " if better else ""
+    return INCONCLUSIVE, f"Inconclusive: {won}{'; '.join(reasons)}."
 
 
 def shuffled_label_control(base: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -179,7 +180,9 @@ def interpretability_tradeoff(stages: Stages) -> tuple[str, str, dict[str, Any]]
 
     The best model is the best tuned baseline or CNN on the primary metric
     (controls are not candidates); the difference carries a paired interval
-    when evaluate compared these two models.
+    when evaluate compared these two models. The paper's rule of thumb decides:
+    giving up at most SMALL_LOSS (or no difference within the interval) makes
+    the interpretable model the one to prefer.
     """
     ev, interp = stages.get("evaluate"), stages.get("interpret")
     if not (ev and interp):
@@ -193,18 +196,13 @@ def interpretability_tradeoff(stages: Stages) -> tuple[str, str, dict[str, Any]]
     if not readable:
         return NOT_ASSESSED, "Not assessed: no interpretable tuned family ran.", {}
     simple, best = readable[0], max(candidates, key=candidates.get)
-    metric, loss = ev["primary_metric"], candidates[best] - candidates[simple]
+    name, loss = ev["primary_metric"], candidates[best] - candidates[simple]
+    interval = _paired_loss_interval(ev, best, simple)
     top = interp["baselines"][simple][:3]
-    pair = next(
-        (c for c in ev["comparisons"] if {c["candidate"], c["reference"]} == {best, simple}),
-        None,
-    )
-    sign = 1 if pair and pair["candidate"] == best else -1
-    interval = sorted((sign * pair["ci_low"], sign * pair["ci_high"])) if pair else None
     numbers = {
         "interpretable_model": simple,
         "best_model": best,
-        "metric": metric,
+        "metric": name,
         "interpretable_value": candidates[simple],
         "best_value": candidates[best],
         "loss": loss,
@@ -212,28 +210,46 @@ def interpretability_tradeoff(stages: Stages) -> tuple[str, str, dict[str, Any]]
         "small_loss": SMALL_LOSS,
         "top_features": top,
     }
-    features = ", ".join(
-        f"{f['feature']} ({f['importance']:.3g}"
-        + (f", favours {f['favours']})" if f.get("favours") else ")")
+    features = f"{simple}'s top features: " + ", ".join(
+        f"{f['feature']} {f['importance']:.3g}"
+        + (f" (favours {f['favours']})" if f["favours"] else "")
         for f in top
     )
-    shown = f"{simple} (top features: {features})"
     if best == simple:
-        return INTERPRETABLE_IS_BEST, f"{shown} is itself the best model.", numbers
-    within = f" ({interval[0]:+.3f} to {interval[1]:+.3f})" if interval else " (no paired interval)"
-    gap = f"{best} {candidates[best]:.3f} vs {candidates[simple]:.3f}: {metric} {loss:+.3f}{within}"
-    if loss <= SMALL_LOSS or (interval and interval[0] <= 0):
         return (
-            INTERPRETABLE_SUFFICES,
-            f"Prefer {shown}: it gives up only a little ({gap}; a little is <= {SMALL_LOSS}).",
+            INTERPRETABLE_IS_BEST,
+            f"The most interpretable model is the best. {features}.",
             numbers,
         )
-    return (
-        ACCURACY_NEEDS_COMPLEX_MODEL,
-        f"The accuracy costs interpretability: {gap}, more than {SMALL_LOSS}; {shown} "
-        "is the readable alternative.",
-        numbers,
+    models = ev["models"]
+    within = (
+        f"paired interval {interval[0]:+.3f} to {interval[1]:+.3f}"
+        if interval
+        else "no paired interval: evaluate pairs only the CNN with the best baseline and controls"
     )
+    gap = (
+        f"the best model, {best} ({metric_name(name)} {metric(models[best], name)}), beats the "
+        f"most interpretable, {simple} ({metric(models[simple], name)}), by {loss:.3f} ({within})"
+    )
+    if loss <= SMALL_LOSS or (interval and interval[0] <= 0):
+        verdict, start = INTERPRETABLE_SUFFICES, f"Prefer {simple}: "
+        rule = f"at most the {SMALL_LOSS} a simpler model may give up (the paper's rule of thumb)"
+    else:
+        verdict, start = ACCURACY_NEEDS_COMPLEX_MODEL, "The accuracy costs interpretability: "
+        rule = f"more than the {SMALL_LOSS} a simpler model may give up (the paper's rule of thumb)"
+    return verdict, f"{start}{gap}, {rule}. {features}.", numbers
+
+
+def _paired_loss_interval(ev: dict[str, Any], best: str, simple: str) -> list[float] | None:
+    """The paired interval of best minus simple, when evaluate compared the two."""
+    pair = next(
+        (c for c in ev["comparisons"] if {c["candidate"], c["reference"]} == {best, simple}),
+        None,
+    )
+    if pair is None:
+        return None
+    sign = 1 if pair["candidate"] == best else -1
+    return sorted((sign * pair["ci_low"], sign * pair["ci_high"]))
 
 
 def worst_failure_domains(ev: dict[str, Any], shown: int = 3) -> list[dict[str, Any]]:
@@ -261,6 +277,6 @@ def worst_failure_domains(ev: dict[str, Any], shown: int = 3) -> list[dict[str, 
 def failure_text(flag: dict[str, Any]) -> str:
     return (
         f"{flag['model']} in {flag['grouping']} = {flag['group']} (n={flag['n']}): "
-        f"{flag['metric']} {flag['value']:.3f} vs {flag['overall']:.3f} overall "
+        f"{metric_name(flag['metric'])} {flag['value']:.3f} vs {flag['overall']:.3f} overall "
         f"(drop {flag['drop']:.3f})"
     )

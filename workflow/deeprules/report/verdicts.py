@@ -228,8 +228,9 @@ def interpretability_tradeoff(stages: Stages) -> tuple[str, str, dict[str, Any]]
         else "no paired interval: evaluate pairs only the CNN with the best baseline and controls"
     )
     gap = (
-        f"the best model, {best} ({metric_name(name)} {metric(models[best], name)}), beats the "
-        f"most interpretable, {simple} ({metric(models[simple], name)}), by {loss:.3f} ({within})"
+        f"the most interpretable model, {simple} ({metric_name(name)} "
+        f"{metric(models[simple], name)}), is {loss:.3f} below the best, {best} "
+        f"({metric(models[best], name)}; {within})"
     )
     if loss <= SMALL_LOSS or (interval and interval[0] <= 0):
         verdict, start = INTERPRETABLE_SUFFICES, f"Prefer {simple}: "
@@ -253,12 +254,12 @@ def _paired_loss_interval(ev: dict[str, Any], best: str, simple: str) -> list[fl
 
 
 def worst_failure_domains(ev: dict[str, Any], shown: int = 3) -> list[dict[str, Any]]:
-    """Tip 9: the flagged groups with the largest drops, tuned models and CNN first
-    (a control failing somewhere says little), each with group, size, metric and drop."""
+    """Tip 9: the flagged groups of tuned models and the CNN with the largest drops (a
+    control failing somewhere says little), each with group, size, metric and drop."""
     roles = {m: info["role"] for m, info in ev["models"].items()}
     flags = sorted(
-        ev["failure_flags"],
-        key=lambda f: (roles.get(f["model"]) not in (ROLE_BASELINE, ROLE_CNN), -f["drop"]),
+        (f for f in ev["failure_flags"] if roles.get(f["model"]) in (ROLE_BASELINE, ROLE_CNN)),
+        key=lambda f: -f["drop"],
     )
     keys = (
         "model",

@@ -210,18 +210,27 @@ def interpretability_tradeoff(stages: Stages) -> tuple[str, str, dict[str, Any]]
         "small_loss": SMALL_LOSS,
         "top_features": top,
     }
+    verdict, sentence = _tradeoff_answer(ev, simple, best, loss, interval, top)
+    return verdict, sentence, numbers
+
+
+def _tradeoff_answer(
+    ev: dict[str, Any],
+    simple: str,
+    best: str,
+    loss: float,
+    interval: list[float] | None,
+    top: list[dict[str, Any]],
+) -> tuple[str, str]:
+    """Tip 8's verdict and its sentence: the rule of thumb applied to the loss."""
     features = f"{simple}'s top features: " + ", ".join(
         f"{f['feature']} {f['importance']:.3g}"
         + (f" (favours {f['favours']})" if f["favours"] else "")
         for f in top
     )
     if best == simple:
-        return (
-            INTERPRETABLE_IS_BEST,
-            f"The most interpretable model is the best. {features}.",
-            numbers,
-        )
-    models = ev["models"]
+        return INTERPRETABLE_IS_BEST, f"The most interpretable model is the best. {features}."
+    name, models = ev["primary_metric"], ev["models"]
     within = (
         f"paired interval {interval[0]:+.3f} to {interval[1]:+.3f}"
         if interval
@@ -232,13 +241,13 @@ def interpretability_tradeoff(stages: Stages) -> tuple[str, str, dict[str, Any]]
         f"{metric(models[simple], name)}), is {loss:.3f} below the best, {best} "
         f"({metric(models[best], name)}; {within})"
     )
+    rule = f"the {SMALL_LOSS} a simpler model may give up (the paper's rule of thumb)"
     if loss <= SMALL_LOSS or (interval and interval[0] <= 0):
-        verdict, start = INTERPRETABLE_SUFFICES, f"Prefer {simple}: "
-        rule = f"at most the {SMALL_LOSS} a simpler model may give up (the paper's rule of thumb)"
-    else:
-        verdict, start = ACCURACY_NEEDS_COMPLEX_MODEL, "The accuracy costs interpretability: "
-        rule = f"more than the {SMALL_LOSS} a simpler model may give up (the paper's rule of thumb)"
-    return verdict, f"{start}{gap}, {rule}. {features}.", numbers
+        return INTERPRETABLE_SUFFICES, f"Prefer {simple}: {gap}, at most {rule}. {features}."
+    return (
+        ACCURACY_NEEDS_COMPLEX_MODEL,
+        f"The accuracy costs interpretability: {gap}, more than {rule}. {features}.",
+    )
 
 
 def _paired_loss_interval(ev: dict[str, Any], best: str, simple: str) -> list[float] | None:

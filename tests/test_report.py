@@ -400,7 +400,7 @@ def test_tip2_names_the_best_tuned_family_never_a_control():
     ev = {"best_baseline": {"model": "knn", "metric": "auroc", "tune_scores": {"knn": 0.81}}}
     tip = tip2({"baselines": base, "cnn": cnn, "evaluate": ev}, {})
     assert tip["verdict"] == "equal_budgets" and tip["numbers"]["best_tuned_family"] == "knn"
-    assert "control" not in tip["answer"] and "knn (auroc 0.810 on tune)" in tip["evidence"]
+    assert "control" not in tip["answer"] and "knn (AUROC 0.810 on tune)" in tip["evidence"]
     cnn["tuning"]["trials_budget"] = 8
     assert tip2({"baselines": base, "cnn": cnn}, {})["verdict"] == "unequal_budgets"
 

@@ -158,8 +158,8 @@ ANSWERS: dict[str, Callable[[Evidence], str]] = {
         f"run's settings: config/config.yaml and config/datasets/{e.dataset['name']}.yaml"
     ),
     "2e": lambda e: (
-        "`snakemake` on the workflow's Snakefile reruns every stage from the config; "
-        f"`snakemake --report` rebuilds the Snakemake report; seed {e.provenance['seed']}"
+        "snakemake on the workflow's Snakefile reruns every stage from the config; "
+        f"snakemake --report rebuilds the Snakemake report; seed {e.provenance['seed']}"
     ),
     "3a": lambda e: (
         f"{_sources(e)}; records read per source: "

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from deeprules.report import verdicts as v
-from deeprules.report.facts import median_lengths
+from deeprules.report.facts import median_lengths, metric_name
 
 DONE, WARNING, NOT_DONE = "done", "warning", "not_done"
 # A tip without a question of its own: followed, or followed with something to look at.
@@ -111,7 +111,7 @@ def tip2(stages: Stages, dataset: dict[str, Any]) -> dict[str, Any]:
         DONE if equal else WARNING,
         "traditional families tuned with the CNN's budget, plus controls",
         f"{budgets}; best tuned baseline {best['model']} "
-        f"({best['metric']} {best['tune']:.3f} on tune)",
+        f"({metric_name(best['metric'])} {best['tune']:.3f} on tune)",
         EQUAL_BUDGETS if equal else UNEQUAL_BUDGETS,
         f"Best tuned family: {best['model']}; budgets were "
         + ("equal." if equal else "not equal: the comparison may favour the larger budget."),

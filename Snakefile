@@ -34,3 +34,4 @@ rule all:
         expand("results/{dataset}/evaluate/metrics.json", dataset=DATASETS),
         expand("results/{dataset}/interpret/summary.json", dataset=DATASETS),
         expand("results/{dataset}/report/report.html", dataset=DATASETS),
+        "results/summary.html",

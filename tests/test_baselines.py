@@ -394,3 +394,10 @@ def test_rule_lists_train_and_tune_but_not_test(tmp_path):
     outputs = fields["output"].split(", ")
     for model in (*FAMILIES, *CONTROLS):
         assert f"results/toy/baselines/models/{model}.joblib" in outputs
+
+
+def test_figures_name_each_metric_once():
+    from deeprules.baselines.outputs import shown_metrics
+
+    assert shown_metrics("auroc") == ["auroc"]
+    assert shown_metrics("mcc") == ["mcc", "auroc"]

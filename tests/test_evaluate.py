@@ -618,3 +618,40 @@ def test_cnn_model_reads_its_class_order_from_the_cnn_summary(tmp_path, monkeypa
     assert (model.name, model.role) == ("cnn", "cnn")
     table = model.probabilities(["ACGT", "AAAA"])
     assert list(table.columns) == ["x", "y"] and table["y"].tolist() == [0.7, 0.7]
+
+
+# --- figures a reader can tell apart ------------------------------------------------------
+
+
+def test_model_styles_set_the_cnn_best_baseline_and_shortcut_control_apart():
+    from deeprules.evaluate.styles import model_styles
+
+    roles = {
+        "knn": "baseline",
+        "rf": "baseline",
+        "control_shortcut": "control",
+        "control_majority": "control",
+        "cnn": "cnn",
+    }
+    styles = model_styles(roles, best_baseline="rf")
+    assert list(styles)[:3] == ["cnn", "rf", "control_shortcut"]
+    emphasised = [styles[m] for m in ("cnn", "rf", "control_shortcut")]
+    assert all(s.emphasised for s in emphasised)
+    assert len({s.colour for s in emphasised}) == len({s.line for s in emphasised}) == 3
+    assert not styles["knn"].emphasised and not styles["control_majority"].emphasised
+    assert styles["knn"].colour not in {s.colour for s in emphasised}
+
+
+def test_every_test_figure_records_its_model_styles(evaluated):
+    import json
+
+    from PIL import Image
+
+    summary = read_json(evaluated / "evaluate/metrics.json")
+    best = summary["best_baseline"]["model"]
+    for figure in ("roc", "pr", "calibration", "confusion", "failure_domains"):
+        styles = json.loads(Image.open(evaluated / f"evaluate/{figure}.png").text["Description"])
+        assert set(styles) == set(summary["models"])
+        assert styles["cnn"]["emphasised"] and styles[best]["emphasised"]
+        assert styles["cnn"]["colour"] != styles[best]["colour"]
+        assert not styles["majority"]["emphasised"]

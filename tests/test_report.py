@@ -32,7 +32,7 @@ def browser():
         "--disable-background-networking",
         "--disable-component-update",
         "--disable-sync",
-        "--window-size=1400,2000",
+        "--window-size=1280,2000",  # the narrowest screen the page must fit
     ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
@@ -60,6 +60,109 @@ def test_scorecard_and_every_figure_render(tiny_run, browser):
     shot = results / "report" / "screenshot.png"
     browser.save_screenshot(str(shot))
     assert shot.stat().st_size > 10_000
+
+
+MARKUP = ("<h1", "<h2", "<h3", "<p>", "</td>", "<tr", "<table", "| --- |", "|---|", "&lt;", "&amp;")
+COMPARISON_FIGURES = ("roc", "pr", "calibration", "confusion", "failure domains")
+
+
+def _styles_of(image_src: str) -> dict:
+    """The model styles evaluate wrote into a figure's PNG metadata, read from the image
+    exactly as the page embeds it."""
+    import base64
+    import io
+    import json
+
+    from PIL import Image
+
+    data = base64.b64decode(image_src.split(",", 1)[1])
+    return json.loads(Image.open(io.BytesIO(data)).text["Description"])
+
+
+def _screenshots(browser, folder: Path, anchors: list[str]) -> list[Path]:
+    """One screenshot per section (scrolled to its anchor), kept as test artifacts."""
+    shots = []
+    for anchor in anchors:
+        browser.execute_script(f"document.getElementById('{anchor}').scrollIntoView()")
+        shot = folder / f"{anchor}.png"
+        browser.save_screenshot(str(shot))
+        shots.append(shot)
+    print(f"report screenshots: {folder}")
+    return shots
+
+
+def test_a_reader_sees_formatted_sections_readable_figures_and_no_markup(
+    tiny_run, browser, tmp_path
+):
+    """What a reader sees in Chromium at 1280 px: no markup as text, the model card's
+    headings as headings, DOME and REFORMS as tables, every image loaded, nothing
+    wider than the window, and the CNN and shortcut control drawn in different colours."""
+    page = tiny_run[0] / "results" / "tiny" / "report" / "report.html"
+    browser.get(page.as_uri())
+    text = browser.execute_script("return document.body.innerText;")
+    assert not [m for m in MARKUP if m in text], [m for m in MARKUP if m in text]
+    headings = browser.execute_script(
+        "return Array.from(document.querySelectorAll('#model-card h2, #model-card h3'))"
+        ".map(h => h.innerText);"
+    )
+    for section in ("Model details", "Intended use", "Metrics", "Quantitative analyses"):
+        assert section in headings
+    assert browser.execute_script("return document.querySelectorAll('#model-card table').length")
+    assert browser.execute_script("return document.querySelectorAll('#dome-table table').length")
+    reforms = browser.execute_script(
+        "return Array.from(document.querySelectorAll('#reforms-table tr'))"
+        ".filter(r => r.cells.length === 4 && r.cells[0].tagName === 'TD')"
+        ".map(r => [r.cells[0].innerText, r.cells[2].innerText]);"
+    )
+    assert len(reforms) == 32 and all(answer for _, answer in reforms)
+    images = browser.execute_script(
+        "return Array.from(document.images).map(i => [i.alt, i.complete && i.naturalWidth > 0,"
+        " i.src]);"
+    )
+    assert all(loaded for _, loaded, _ in images), [alt for alt, ok, _ in images if not ok]
+    widths = browser.execute_script(
+        "return [document.documentElement.scrollWidth, window.innerWidth];"
+    )
+    assert widths[0] <= widths[1] <= 1280, widths
+    compared = [(alt, _styles_of(src)) for alt, _, src in images if alt in COMPARISON_FIGURES]
+    assert sorted(alt for alt, _ in compared) == sorted(COMPARISON_FIGURES)
+    for alt, styles in compared:
+        cnn, shortcut = styles["cnn"], styles["control_shortcut"]
+        assert cnn["colour"] != shortcut["colour"] and cnn["line"] != shortcut["line"], alt
+        assert cnn["emphasised"] and shortcut["emphasised"], alt
+    for shot in _screenshots(browser, tmp_path, ["scorecard", "model-card", "dome", "reforms"]):
+        assert shot.stat().st_size > 10_000
+
+
+def test_the_summary_page_has_a_row_per_dataset(tiny_run, browser, tmp_path):
+    results = tiny_run[0] / "results"
+    browser.get((results / "summary.html").as_uri())
+    rows = browser.execute_script(
+        "return Array.from(document.querySelectorAll('#summary-table tr[data-dataset]'))"
+        ".map(r => [r.dataset.dataset, r.cells[6].dataset.verdict, r.innerText]);"
+    )
+    tips = {t["tip"]: t for t in read_json(results / "tiny/report/scorecard.json")["tips"]}
+    assert [(name, verdict) for name, verdict, _ in rows] == [("tiny", tips[1]["verdict"])]
+    assert tips[1]["answer"] in rows[0][2]
+    assert browser.execute_script(
+        "return document.documentElement.scrollWidth <= window.innerWidth;"
+    )
+    browser.save_screenshot(str(tmp_path / "summary.png"))
+    print(f"summary screenshot: {tmp_path / 'summary.png'}")
+
+
+def test_every_tip_has_a_verdict_from_its_enum_and_numbers(tiny_run):
+    from deeprules.report.scorecard import VERDICTS
+
+    results = tiny_run[0] / "results" / "tiny"
+    tips = read_json(results / "report/scorecard.json")["tips"]
+    assert [t["tip"] for t in tips] == list(range(1, 11))
+    for tip in tips:
+        assert tip["verdict"] in VERDICTS[tip["tip"]], tip
+    for number in (1, 2, 4, 7, 8, 9, 10):
+        assert tips[number - 1]["numbers"], number
+    for number in (1, 2, 8, 9):
+        assert tips[number - 1]["answer"], number
 
 
 def test_scorecard_evidence_matches_the_stages(tiny_run):
@@ -160,14 +263,27 @@ def test_tip1_reads_evaluate_outcomes_and_shows_every_miss():
     from deeprules.report.scorecard import tip1
 
     def comparison(reference: str, why: str, outcome: str) -> dict:
-        return {"candidate": "cnn", "reference": reference, "why": why, "outcome": outcome,
-                "verdict": f"CNN vs {reference}: {outcome}."}
+        return {
+            "candidate": "cnn",
+            "reference": reference,
+            "why": why,
+            "outcome": outcome,
+            "verdict": f"CNN vs {reference}: {outcome}.",
+            "metric": "auroc",
+            "difference": 0.1,
+            "ci_low": 0.05,
+            "ci_high": 0.15,
+        }
 
     best = comparison("random_forest", "best baseline on tune", "better")
     control = comparison("control_shortcut", "control", "better")
     stages = {
         "baselines": {"best_model": "random_forest"},
-        "evaluate": {"comparisons": [best, control]},
+        "evaluate": {
+            "comparisons": [best, control],
+            "bootstrap": {"ci_level": 0.95},
+            "best_baseline": {"model": "random_forest"},
+        },
     }
     tip = tip1(stages, {})
     assert tip["status"] == "done" and tip["evidence"] == "CNN vs random_forest: better."
@@ -196,3 +312,261 @@ def test_figures_embeds_exactly_the_given_pngs_by_stage_and_name(tmp_path):
         ("split", "identity"),
     ]
     assert base64.b64decode(shown[0]["data"]) == b"png 1"
+
+
+# --- verdicts from numbers ------------------------------------------------------------
+
+
+def _comparison(reference: str, outcome: str, difference: float = 0.1) -> dict:
+    low, high = {"better": (0.05, 0.2), "worse": (-0.2, -0.05)}.get(outcome, (-0.05, 0.1))
+    return {
+        "candidate": "cnn",
+        "reference": reference,
+        "why": "",
+        "metric": "auroc",
+        "outcome": outcome,
+        "difference": difference,
+        "ci_low": low,
+        "ci_high": high,
+        "verdict": f"{reference}: {outcome}",
+    }
+
+
+def _stages(per_class: int, best: str, shortcut: str) -> dict:
+    """Just what Tip 1 reads: train class counts and the CNN's two comparisons."""
+    return {
+        "split": {"partitions": {"train": {"label_counts": {"a": per_class, "b": 500}}}},
+        "evaluate": {
+            "bootstrap": {"ci_level": 0.95},
+            "best_baseline": {"model": "random_forest"},
+            "comparisons": [
+                _comparison("random_forest", best),
+                _comparison("control_shortcut", shortcut),
+            ],
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("per_class", "best", "shortcut", "verdict"),
+    [
+        (150, "better", "better", "justified"),
+        (150, "better", "no_difference", "inconclusive"),
+        (150, "no_difference", "better", "inconclusive"),
+        (150, "worse", "better", "not_justified"),
+        (150, "better", "worse", "not_justified"),
+        (60, "better", "better", "inconclusive"),
+        (60, "no_difference", "better", "not_justified"),
+    ],
+)
+def test_tip1_verdict_weighs_data_size_and_both_comparisons(per_class, best, shortcut, verdict):
+    from deeprules.report.verdicts import deep_learning_verdict
+
+    found, sentence, numbers = deep_learning_verdict(_stages(per_class, best, shortcut))
+    assert found == verdict
+    assert sentence.startswith(verdict.replace("_", " ").capitalize() + ":")
+    assert f"{per_class} training sequences in the smallest class (a)" in sentence
+    assert numbers["samples_per_class"] == {"a": per_class, "b": 500}
+    assert numbers["comparisons"]["shortcut control"]["outcome"] == shortcut
+
+
+def test_tip1_without_a_shortcut_comparison_is_inconclusive_and_says_so():
+    from deeprules.report.verdicts import deep_learning_verdict
+
+    stages = _stages(150, "better", "better")
+    stages["evaluate"]["comparisons"].pop()
+    verdict, sentence, _ = deep_learning_verdict(stages)
+    assert verdict == "inconclusive" and "no comparison with the shortcut control" in sentence
+
+
+def _panel(value: float) -> dict:
+    return {"auroc": {"value": value, "ci_low": value - 0.05, "ci_high": value + 0.05}}
+
+
+def test_tip2_names_the_best_tuned_family_never_a_control():
+    from deeprules.report.scorecard import tip2
+
+    base = {
+        "models": {
+            "knn": {"kind": "tuned", "tune": {"auroc": 0.81}},
+            "control_shortcut": {"kind": "control", "tune": {"auroc": 0.95}},
+        },
+        "trials_per_family": 4,
+        "best_model": "control_shortcut",
+        "best_tuned": {"model": "knn"},
+        "primary_metric": "auroc",
+    }
+    cnn = {"tuning": {"trials": 4, "trials_budget": 4}}
+    ev = {"best_baseline": {"model": "knn", "metric": "auroc", "tune_scores": {"knn": 0.81}}}
+    tip = tip2({"baselines": base, "cnn": cnn, "evaluate": ev}, {})
+    assert tip["verdict"] == "equal_budgets" and tip["numbers"]["best_tuned_family"] == "knn"
+    assert "control" not in tip["answer"] and "knn (AUROC 0.810 on tune)" in tip["evidence"]
+    cnn["tuning"]["trials_budget"] = 8
+    assert tip2({"baselines": base, "cnn": cnn}, {})["verdict"] == "unequal_budgets"
+
+
+def test_tip7_reports_the_shuffled_control_over_its_repeats_and_flags_a_leak():
+    from deeprules.report.verdicts import shuffled_label_control
+
+    spread = shuffled_label_control({"shuffled_control_aurocs": [0.45, 0.48, 0.61, 0.40, 0.62]})
+    assert spread["repeats"] == 5 and spread["mean"] == pytest.approx(0.512)
+    assert (spread["min"], spread["max"], spread["flagged"]) == (0.40, 0.62, False)
+    assert "mean 0.512 (range 0.400-0.620" in spread["text"]
+    leak = shuffled_label_control({"shuffled_control_aurocs": [0.62, 0.66, 0.7]})
+    assert leak["flagged"] and "clearly above chance" in leak["text"]
+    assert shuffled_label_control({}) is None
+
+
+def _tradeoff_stages(simple: float, best: float, pair: dict | None = None) -> dict:
+    models = {
+        "logistic_regression": {"role": "baseline", "metrics": _panel(simple)},
+        "random_forest": {"role": "baseline", "metrics": _panel(best - 0.01)},
+        "cnn": {"role": "cnn", "metrics": _panel(best)},
+        "control_shortcut": {"role": "control", "metrics": _panel(0.99)},
+    }
+    coefficient = {"feature": "kmer_K", "importance": 2.5, "favours": "amp"}
+    return {
+        "evaluate": {
+            "primary_metric": "auroc",
+            "models": models,
+            "comparisons": [pair] if pair else [],
+        },
+        "interpret": {"baselines": {"logistic_regression": [coefficient], "random_forest": []}},
+    }
+
+
+def test_tip8_applies_the_rule_of_thumb_to_the_most_interpretable_model():
+    from deeprules.report.verdicts import interpretability_tradeoff
+
+    verdict, sentence, numbers = interpretability_tradeoff(_tradeoff_stages(0.89, 0.9))
+    assert verdict == "interpretable_model_suffices"  # a control is never "the best model"
+    assert (
+        numbers["best_model"] == "cnn" and numbers["interpretable_model"] == "logistic_regression"
+    )
+    assert numbers["loss"] == pytest.approx(0.01) and "kmer_K 2.5 (favours amp)" in sentence
+    verdict, sentence, numbers = interpretability_tradeoff(_tradeoff_stages(0.7, 0.9))
+    assert verdict == "accuracy_needs_complex_model" and numbers["loss_ci"] is None
+    pair = {"candidate": "cnn", "reference": "logistic_regression", "ci_low": -0.01, "ci_high": 0.4}
+    verdict, sentence, numbers = interpretability_tradeoff(_tradeoff_stages(0.7, 0.9, pair))
+    assert verdict == "interpretable_model_suffices" and numbers["loss_ci"] == [-0.01, 0.4]
+    assert "paired interval -0.010 to +0.400" in sentence
+
+
+def test_tip9_names_the_worst_failure_domains_of_real_models():
+    from deeprules.report.scorecard import tip9
+
+    def flag(model: str, group: str, drop: float) -> dict:
+        return {
+            "model": model,
+            "grouping": "metadata: source",
+            "grouping_kind": "metadata",
+            "group": group,
+            "n": 12,
+            "metric": "balanced_accuracy",
+            "value": 0.8 - drop,
+            "overall": 0.8,
+            "drop": drop,
+        }
+
+    ev = {
+        "models": {
+            "cnn": {"role": "cnn"},
+            "knn": {"role": "baseline"},
+            "control_majority": {"role": "control"},
+        },
+        "failure_flags": [
+            flag("knn", "lab A", 0.2),
+            flag("control_majority", "lab B", 0.5),
+            flag("cnn", "lab C", 0.3),
+        ],
+        "flag_limits": {"failure_drop": 0.1},
+    }
+    tip = tip9({"evaluate": ev}, {})
+    assert tip["verdict"] == "failure_domains_found" and tip["numbers"]["flags"] == 3
+    assert [w["group"] for w in tip["numbers"]["worst"]] == ["lab C", "lab A"]
+    assert tip["answer"].startswith(
+        "Worst: cnn in metadata: source = lab C (n=12): balanced accuracy 0.500 vs 0.800 overall "
+        "(drop 0.300)"
+    )
+    ev["failure_flags"] = []
+    assert tip9({"evaluate": ev}, {})["verdict"] == "no_failure_domain"
+
+
+# --- rendering and the checklists -------------------------------------------------------
+
+
+def test_embedded_markdown_renders_headings_one_level_down_tables_and_escapes_text():
+    from markupsafe import Markup
+
+    from deeprules.report.html import embedded_markdown
+
+    shown = embedded_markdown("# Card\n\n## Part\n\n| a | b |\n|---|---|\n| 1 | x<y |\n", 1)
+    assert isinstance(shown, Markup)
+    assert "<h2>Card</h2>" in shown and "<h3>Part</h3>" in shown
+    assert "<table>" in shown and "<td>x&lt;y</td>" in shown
+
+
+def test_the_reforms_checklist_has_32_items_in_8_modules_each_answered_or_marked():
+    from deeprules.report.reforms import ANSWERS, checklist
+
+    modules = checklist()
+    items = [item for module in modules for item in module["items"]]
+    assert [m["module"] for m in modules] == [
+        "Study goals",
+        "Computational reproducibility",
+        "Data quality",
+        "Data preprocessing",
+        "Modelling",
+        "Data leakage",
+        "Metrics and uncertainty",
+        "Generalisability and limitations",
+    ]
+    assert len(items) == 32 and len({i["id"] for i in items}) == 32
+    for item in items:
+        assert item["answered"] in {"run", "partly", "user"}, item
+        assert (item["id"] in ANSWERS) == (item["answered"] != "user"), item
+        assert bool(item.get("user_must_add")) == (item["answered"] != "run"), item
+    assert set(ANSWERS) <= {i["id"] for i in items}
+
+
+def test_a_reforms_answer_whose_stage_did_not_run_says_so():
+    from deeprules.report.reforms import NOT_ANSWERED, Evidence, answer_item
+
+    evidence = Evidence({"curate": {}}, {"name": "x"}, {}, {})
+    item = {"id": "7b", "item": "uncertainty", "answered": "run"}
+    assert (
+        answer_item(item, evidence)["answer"] == f"{NOT_ANSWERED}: the evaluate stage did not run"
+    )
+    user = {"id": "1a", "item": "population", "answered": "user", "user_must_add": "the claim"}
+    assert answer_item(user, evidence)["answer"] == NOT_ANSWERED
+
+
+def test_the_summary_page_lists_every_dataset_given(tmp_path):
+    from deeprules.io import write_json
+    from deeprules.report.summary import run
+    from deeprules.rule import Job
+
+    paths = []
+    for name, verdict in (("amp", "inconclusive"), ("tf", "justified")):
+        row = {
+            "dataset": name,
+            "sequences": 10,
+            "per_class": {"a": 5, "b": 5},
+            "split": "homology at 0.3 identity",
+            "leakage_pairs": 0,
+            "shortcut_floor_auroc": 0.6,
+            "shortcut_floor_check": "length",
+            "metric": "AUROC",
+            "best_baseline": "knn",
+            "best_baseline_test": "0.7 [0.6, 0.8]",
+            "cnn_test": "0.9 [0.8, 1.0]",
+            "tip1_verdict": verdict,
+            "tip1_answer": "because",
+        }
+        paths.append(tmp_path / name / "scorecard.json")
+        write_json(paths[-1], {"summary": row})
+    page = tmp_path / "summary.html"
+    run(Job(inputs={"scorecards": paths}, outputs={"html": page}, settings={}))
+    html = page.read_text()
+    assert html.count("<tr data-dataset=") == 2 and 'href="tf/report/report.html"' in html
+    assert 'data-verdict="justified"' in html and "0.600 (length)" in html

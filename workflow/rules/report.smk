@@ -1,5 +1,6 @@
-# Report: the reviewer's page (Ten-Tips scorecard, model card, DOME summary,
-# ethics register, provenance, every figure), built from results/ alone.
+# Report: the reviewer's page (Ten-Tips scorecard, model card, DOME summary, REFORMS
+# checklist, ethics register, provenance, every figure), built from results/ alone;
+# and one summary page over every dataset of the run.
 
 
 rule report:
@@ -21,6 +22,7 @@ rule report:
         ),
         scorecard="results/{dataset}/report/scorecard.json",
         dome="results/{dataset}/report/dome.json",
+        reforms="results/{dataset}/report/reforms.json",
         model_card_md="results/{dataset}/report/model_card.md",
         model_card_html=report(
             "results/{dataset}/report/model_card.html",
@@ -35,3 +37,22 @@ rule report:
         settings=stage_settings("report"),
     script:
         "../scripts/report.py"
+
+
+rule report_summary:
+    input:
+        scorecards=expand("results/{dataset}/report/scorecard.json", dataset=DATASETS),
+    output:
+        html=report(
+            "results/summary.html",
+            category="Summary",
+            caption="../report/report_summary.rst",
+        ),
+    log:
+        "results/logs/report_summary.log",
+    conda:
+        "../../envs/core.yaml"
+    params:
+        settings={},
+    script:
+        "../scripts/report_summary.py"

@@ -17,6 +17,7 @@ import joblib
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.patches import Patch
 
 from deeprules.baselines.controls import CONTROLS
 from deeprules.baselines.fitting import Fitted
@@ -192,26 +193,66 @@ def summary_json(
     }
 
 
+# How the figures name a metric (one name per metric, as the report's tables do).
+METRIC_LABELS = {
+    "auroc": "AUROC",
+    "auprc": "AUPRC",
+    "mcc": "MCC",
+    "macro_f1": "macro F1",
+    "balanced_accuracy": "balanced accuracy",
+}
+
+
+METRIC_COLOURS = ("#0072B2", "#E69F00")
+
+
+def shown_metrics(primary: str) -> list[str]:
+    """The primary metric, then AUROC unless the primary metric already is AUROC."""
+    return list(dict.fromkeys([primary, "auroc"]))
+
+
 def plot_summary(table: pd.DataFrame, primary: str, path: Path) -> None:
-    """Every model's tune score (primary metric) with AUROC beside it, best on top."""
+    """Every model's tune score (primary metric, AUROC beside it), best on top; controls
+    hatched and marked, so a control is never read as a baseline."""
     ordered = table.iloc[::-1]
     positions = np.arange(len(ordered))
+    metrics = shown_metrics(primary)
+    height = 0.8 / len(metrics)
+    controls = (ordered["role"] == "control").to_numpy()
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(ordered) + 1.5))
-    ax.barh(positions - 0.2, ordered[primary], height=0.4, label=primary)
-    ax.barh(positions + 0.2, ordered["auroc"], height=0.4, label="AUROC")
-    ax.set_yticks(positions, ordered["model"])
+    for index, (name, colour) in enumerate(zip(metrics, METRIC_COLOURS, strict=False)):
+        bars = ax.barh(
+            positions - 0.4 + (index + 0.5) * height,
+            ordered[name],
+            height=height,
+            label=METRIC_LABELS.get(name, name),
+            color=colour,
+        )
+        for bar, control in zip(bars, controls, strict=True):
+            if control:
+                bar.set_hatch("//")
+                bar.set_edgecolor("white")
+    labels = [f"{m} (control)" if c else m for m, c in zip(ordered["model"], controls, strict=True)]
+    ax.set_yticks(positions, labels)
     ax.axvline(0.5, color="grey", linestyle=":", linewidth=1)
     ax.set_xlabel("score on the tune partition")
-    ax.legend(loc="lower right")
+    handles = [
+        Patch(color=colour, label=METRIC_LABELS.get(name, name))
+        for name, colour in zip(metrics, METRIC_COLOURS, strict=False)
+    ]
+    handles.append(Patch(facecolor="#8c8c8c", edgecolor="white", hatch="//", label="control"))
+    ax.legend(handles=handles, loc="lower right")
     fig.tight_layout()
     save_figure(fig, path, dpi=120, tight=False)
 
 
 def plot_inflation(inflation: dict[str, Any], path: Path) -> None:
-    """The best family's tune score on the homology split next to a random split."""
-    metrics = [inflation["primary_metric"], "auroc"]
+    """The best family's tune scores on the homology split next to a random split: every
+    metric once, the primary metric first."""
+    primary = inflation["primary_metric"]
+    metrics = list(dict.fromkeys([primary, *inflation["homology_split"]]))
     positions = np.arange(len(metrics))
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    fig, ax = plt.subplots(figsize=(1.3 * len(metrics) + 1.5, 3.5))
     for offset, split, label in (
         (-0.2, "homology_split", "homology split"),
         (0.2, "random_split", "random split"),
@@ -219,7 +260,7 @@ def plot_inflation(inflation: dict[str, Any], path: Path) -> None:
         values = [inflation[split][m] for m in metrics]
         bars = ax.bar(positions + offset, values, width=0.4, label=label)
         ax.bar_label(bars, fmt="%.3f", fontsize=8)
-    ax.set_xticks(positions, metrics)
+    ax.set_xticks(positions, [METRIC_LABELS.get(m, m) for m in metrics])
     ax.set_ylim(min(0.0, *ax.get_ylim()), 1.1)
     ax.set_ylabel(f"tune score, {inflation['family']}")
     ax.set_title("What a random split would have told you", fontsize=10)

@@ -185,6 +185,8 @@ def write_outputs(
         thresholds,
         findings.failures,
         bins,
+        roles,
+        summary["best_baseline"]["model"],
     )
     write_json(outputs["test_access"], clean(ledger))
     write_json(outputs["metrics"], clean(summary))

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from deeprules.evaluate.panel import METRIC_NAMES
+
 METRIC_COLUMNS = ["auroc", "auprc", "mcc", "balanced_accuracy", "brier", "ece"]
+
+
+def metric_name(name: str) -> str:
+    """'AUROC' for 'auroc': the name evaluate's tables and figures use."""
+    return METRIC_NAMES.get(name, name.replace("_", " "))
 
 
 def metric(model: dict[str, Any], name: str) -> str:
@@ -28,7 +35,8 @@ def median_lengths(split: dict[str, Any]) -> dict[str, float]:
 def metrics_table(ev: dict[str, Any]) -> str:
     """Every evaluated model's test metrics, as a Markdown table."""
     present = [n for n in METRIC_COLUMNS if any(n in m["metrics"] for m in ev["models"].values())]
-    lines = ["| model | role | " + " | ".join(present) + " |", "|---|---|" + "---|" * len(present)]
+    header = " | ".join(metric_name(n) for n in present)
+    lines = [f"| model | role | {header} |", "|---|---|" + "---|" * len(present)]
     for name, model in ev["models"].items():
         cells = " | ".join(metric(model, n) for n in present)
         lines.append(f"| {name} | {model['role']} | {cells} |")

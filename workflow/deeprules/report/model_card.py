@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from deeprules.report.facts import median_lengths, metrics_table
+from deeprules.report.facts import median_lengths, metric_name, metrics_table
 
 Stages = dict[str, Any]
 
@@ -57,7 +57,7 @@ def _evaluation(stages: Stages) -> list[str]:
     lines = ["", "## Metrics", ""]
     if ev:
         lines.append(
-            f"Primary metric {ev['primary_metric']}; all metrics with "
+            f"Primary metric {metric_name(ev['primary_metric'])}; all metrics with "
             f"{ev['bootstrap']['ci_level']:.0%} stratified bootstrap intervals "
             f"({ev['bootstrap']['resamples']} resamples); decision thresholds chosen on tune."
         )

@@ -2,16 +2,37 @@
 
 A failed explore check, leakage or a repeated test access is a warning, never
 hidden; a stage that did not run is 'not done'. One function per tip, each
-reading only the stage summaries it quotes.
+reading only the stage summaries it quotes. Every row carries a `verdict` code
+(VERDICTS), a one-sentence `answer` and the `numbers` behind it; the tips that
+ask a question (1, 2, 7, 8, 9) answer it from numbers in deeprules.report.verdicts.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from deeprules.report.facts import median_lengths, metric
+from deeprules.report import verdicts as v
+from deeprules.report.facts import median_lengths, metric_name
 
 DONE, WARNING, NOT_DONE = "done", "warning", "not_done"
+# A tip without a question of its own: followed, or followed with something to look at.
+FOLLOWED, NEEDS_ATTENTION = "followed", "needs_attention"
+STATUS_VERDICTS = {DONE: FOLLOWED, WARNING: NEEDS_ATTENTION, NOT_DONE: v.NOT_ASSESSED}
+EQUAL_BUDGETS, UNEQUAL_BUDGETS = "equal_budgets", "unequal_budgets"
+# The verdict codes each tip can carry in scorecard.json.
+GENERIC = (FOLLOWED, NEEDS_ATTENTION, v.NOT_ASSESSED)
+VERDICTS = {
+    1: (v.JUSTIFIED, v.NOT_JUSTIFIED, v.INCONCLUSIVE, v.NOT_ASSESSED),
+    2: (EQUAL_BUDGETS, UNEQUAL_BUDGETS, v.NOT_ASSESSED),
+    8: (
+        v.INTERPRETABLE_IS_BEST,
+        v.INTERPRETABLE_SUFFICES,
+        v.ACCURACY_NEEDS_COMPLEX_MODEL,
+        v.NOT_ASSESSED,
+    ),
+    9: (v.NO_FAILURE_DOMAIN, v.FAILURE_DOMAINS_FOUND, v.NOT_ASSESSED),
+    **{tip: GENERIC for tip in (3, 4, 5, 6, 7, 10)},
+}
 # Test median length this far (relative) from train's is worth a reviewer's attention.
 LENGTH_SHIFT = 0.25
 TIP_TITLES = {
@@ -30,13 +51,25 @@ TIP_TITLES = {
 Stages = dict[str, Any]
 
 
-def _tip(number: int, status: str, action: str, evidence: str) -> dict[str, Any]:
+def _tip(
+    number: int,
+    status: str,
+    action: str,
+    evidence: str,
+    verdict: str | None = None,
+    answer: str = "",
+    numbers: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One row; a tip without a question of its own takes its verdict from its status."""
     return {
         "tip": number,
         "title": TIP_TITLES[number],
         "status": status,
+        "verdict": verdict or STATUS_VERDICTS[status],
+        "answer": answer,
         "action": action,
         "evidence": evidence,
+        "numbers": numbers or {},
     }
 
 
@@ -49,27 +82,64 @@ def tip1(stages: Stages, dataset: dict[str, Any]) -> dict[str, Any]:
     best = [c for c in mine if c["why"].startswith("best baseline")]
     misses = [c for c in mine if c["outcome"] != "better"]
     shown = best + [c for c in misses if c not in best]
+    verdict, answer, numbers = v.deep_learning_verdict(stages)
     return _tip(
         1,
         WARNING if misses or not best else DONE,
         "CNN compared with the best tuned baseline and every control on test",
         " ".join(c["verdict"] for c in shown) or "no CNN comparison",
+        verdict,
+        answer,
+        numbers,
     )
 
 
 def tip2(stages: Stages, dataset: dict[str, Any]) -> dict[str, Any]:
+    """The best tuned family (never a control) and whether it had the CNN's budget."""
     base, cnn = stages.get("baselines"), stages.get("cnn")
     if not (base and cnn):
         return _tip(2, NOT_DONE, "baselines or CNN missing", "")
     families = sum(m["kind"] == "tuned" for m in base["models"].values())
-    status = DONE if base["trials_per_family"] == cnn["tuning"]["trials_budget"] else WARNING
+    equal = base["trials_per_family"] == cnn["tuning"]["trials_budget"]
+    best = best_tuned_baseline(stages)
+    budgets = (
+        f"{families} baseline families x {base['trials_per_family']} trials, "
+        f"CNN {cnn['tuning']['trials']} trials (budget {cnn['tuning']['trials_budget']})"
+    )
     return _tip(
         2,
-        status,
+        DONE if equal else WARNING,
         "traditional families tuned with the CNN's budget, plus controls",
-        f"{families} baseline families x {base['trials_per_family']} trials, "
-        f"CNN {cnn['tuning']['trials']} trials; best baseline {base['best_model']}",
+        f"{budgets}; best tuned baseline {best['model']} "
+        f"({metric_name(best['metric'])} {best['tune']:.3f} on tune)",
+        EQUAL_BUDGETS if equal else UNEQUAL_BUDGETS,
+        f"Best tuned family: {best['model']}; budgets were "
+        + ("equal." if equal else "not equal: the comparison may favour the larger budget."),
+        {
+            "best_tuned_family": best["model"],
+            "best_tuned_metric": best["metric"],
+            "best_tuned_tune_score": best["tune"],
+            "families": families,
+            "trials_per_family": base["trials_per_family"],
+            "cnn_trials_budget": cnn["tuning"]["trials_budget"],
+            "cnn_trials": cnn["tuning"]["trials"],
+        },
     )
+
+
+def best_tuned_baseline(stages: Stages) -> dict[str, Any]:
+    """The best tuned family as evaluate chose it on tune (never a control), else as the
+    baselines stage ranked its tuned families; with its tune score."""
+    base, ev = stages["baselines"], stages.get("evaluate")
+    if ev and ev["best_baseline"].get("model"):
+        chosen = ev["best_baseline"]
+        return {
+            "model": chosen["model"],
+            "metric": chosen["metric"],
+            "tune": chosen["tune_scores"][chosen["model"]],
+        }
+    model, metric = base["best_tuned"]["model"], base["primary_metric"]
+    return {"model": model, "metric": metric, "tune": base["models"][model]["tune"][metric]}
 
 
 def tip3(stages: Stages, dataset: dict[str, Any]) -> dict[str, Any]:
@@ -99,6 +169,13 @@ def tip4(stages: Stages, dataset: dict[str, Any]) -> dict[str, Any]:
         f"{len(checks['checks'])} checks: {len(failures)} fail "
         f"({', '.join(failures) or 'none'}), {len(warnings)} warn; shortcut "
         f"floor AUROC {floor['auroc']:.3f} ({floor['check']})",
+        numbers={
+            "checks": len(checks["checks"]),
+            "failures": failures,
+            "warnings": warnings,
+            "shortcut_floor_auroc": floor["auroc"],
+            "shortcut_floor_check": floor["check"],
+        },
     )
 
 
@@ -113,6 +190,7 @@ def tip5(stages: Stages, dataset: dict[str, Any]) -> dict[str, Any]:
         "one-hot sequences into a convolutional network",
         f"one-hot {enc['sequence_type']}, length {enc['length']} "
         f"({enc['length_source']}), padding {enc['padding']}",
+        numbers={"encoding": enc["sequence_type"], "length": enc["length"]},
     )
 
 
@@ -139,9 +217,9 @@ def tip7(stages: Stages, dataset: dict[str, Any]) -> dict[str, Any]:
         f"test evaluated {access} time(s)",
         f"{leaks} cross-partition pairs >= {split['threshold']:.0%} identity",
     ]
-    shuffled = ev["models"].get("control_shuffled")
+    shuffled = v.shuffled_label_control(base)
     if shuffled:
-        parts.append(f"shuffled-label AUROC {metric(shuffled, 'auroc')}")
+        parts.append(shuffled["text"])
     if base and base.get("random_split"):
         r = base["random_split"]
         name = r["primary_metric"]
@@ -155,8 +233,29 @@ def tip7(stages: Stages, dataset: dict[str, Any]) -> dict[str, Any]:
     shifted = length_shift(split)
     if shifted:
         parts.append(shifted)
-    status = WARNING if leaks or access > 1 or overfit or shifted else DONE
-    return _tip(7, status, f"{split['method']} split; test partition opened once", "; ".join(parts))
+    flagged = bool(shuffled and shuffled["flagged"])
+    status = WARNING if leaks or access > 1 or overfit or shifted or flagged else DONE
+    return _tip(
+        7,
+        status,
+        f"{split['method']} split; test partition opened once",
+        "; ".join(parts),
+        numbers=tip7_numbers(split, ev, shuffled),
+    )
+
+
+def tip7_numbers(
+    split: dict[str, Any], ev: dict[str, Any], shuffled: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The numbers behind Tip 7, for programs."""
+    return {
+        "cross_partition_pairs": split["verification"]["pairs_at_or_above_threshold"],
+        "identity_threshold": split["threshold"],
+        "test_access_count": ev["test_access"]["access_count"],
+        "overfitting_flags": len(ev["overfitting_flags"]),
+        "shuffled_control": {k: val for k, val in (shuffled or {}).items() if k != "text"},
+        "median_lengths": median_lengths(split),
+    }
 
 
 def length_shift(split: dict[str, Any]) -> str:
@@ -176,27 +275,45 @@ def length_shift(split: dict[str, Any]) -> str:
 
 
 def tip8(stages: Stages, dataset: dict[str, Any]) -> dict[str, Any]:
+    """Explanations made, and what interpretability costs on test (the rule of thumb)."""
     interp = stages.get("interpret")
     if not interp:
         return _tip(8, NOT_DONE, "interpret missing", "")
     parts = ["baseline importances"] + (
         ["CNN attributions and filter logos"] if "cnn" in interp else []
     )
+    verdict, answer, numbers = v.interpretability_tradeoff(stages)
     return _tip(
-        8, DONE, "; ".join(parts), f"top features of {len(interp['baselines'])} baseline models"
+        8,
+        DONE,
+        "; ".join(parts),
+        f"top features of {len(interp['baselines'])} baseline models",
+        verdict,
+        answer,
+        numbers,
     )
 
 
 def tip9(stages: Stages, dataset: dict[str, Any]) -> dict[str, Any]:
+    """Where models fail, by name: the worst flagged groups with size, metric and drop."""
     ev = stages.get("evaluate")
     if not ev:
         return _tip(9, NOT_DONE, "evaluate missing", "")
     flags = ev["failure_flags"]
+    worst = v.worst_failure_domains(ev)
+    named = "; ".join(v.failure_text(flag) for flag in worst)
     return _tip(
         9,
         WARNING if flags else DONE,
         "metrics per metadata group, length bin and identity-to-train bin",
         f"{len(flags)} group(s) where the primary metric drops",
+        v.FAILURE_DOMAINS_FOUND if flags else v.NO_FAILURE_DOMAIN,
+        f"Worst: {named}." if named else "No group falls clearly below the overall score.",
+        {
+            "flags": len(flags),
+            "drop_limit": ev["flag_limits"]["failure_drop"],
+            "worst": worst,
+        },
     )
 
 
@@ -208,6 +325,11 @@ def tip10(stages: Stages, dataset: dict[str, Any]) -> dict[str, Any]:
         "ethics register and model card",
         f"{len(dataset['ethics'])} register entries, {len(open_concerns)} open; "
         f"sensitive data: {'yes' if dataset['sensitive'] else 'no'}",
+        numbers={
+            "register_entries": len(dataset["ethics"]),
+            "open": len(open_concerns),
+            "sensitive": dataset["sensitive"],
+        },
     )
 
 

@@ -125,29 +125,16 @@ def run_workflow(
     return result
 
 
-def planted_motif_fasta(count: int, length: int, motif: str | None, seed: int, prefix: str) -> str:
-    """Random DNA records; with `motif`, each carries it at a random position."""
-    import random
-
-    rng = random.Random(seed)
-    records = []
-    for index in range(count):
-        sequence = [rng.choice("ACGT") for _ in range(length)]
-        if motif:
-            start = rng.randrange(length - len(motif))
-            sequence[start : start + len(motif)] = motif
-        records.append(f">{prefix}{index} synthetic\n{''.join(sequence)}\n")
-    return "".join(records)
-
-
 def make_tiny_project(workdir: Path, server: FileServer) -> Path:
     """A working directory with a tiny planted-motif DNA dataset served over HTTP."""
     import gzip
     import hashlib
 
-    positives = planted_motif_fasta(100, 60, "TGACTCAGCA", seed=1, prefix="pos").encode()
+    from planted import as_fasta, planted_table
+
+    positives = as_fasta(planted_table(100, 1, {"bound": "TGACTCAGCA"}, prefix="pos")).encode()
     negatives = gzip.compress(
-        planted_motif_fasta(100, 60, None, seed=2, prefix="neg").encode(), mtime=0
+        as_fasta(planted_table(100, 2, {"background": None}, prefix="neg")).encode(), mtime=0
     )
     sources = []
     for name, body, label in (

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import REPO, SNAKEMAKE, write_yaml
+from planted import planted_table
 
 from deeprules.baselines import CONTROLS, FAMILIES, REGISTRY, output_paths, run
 from deeprules.baselines.controls import shuffled_warning
@@ -39,30 +40,9 @@ sys.addaudithook(_record_opens)
 
 
 def partition(count: int, seed: int, classes: tuple[str, ...], prefix: str) -> pd.DataFrame:
-    """Random DNA; every class but the first carries its motif at a random position.
-
-    Each sequence is its own homology component, as an identity split of random
-    sequences would leave it.
-    """
-    rng = np.random.default_rng(seed)
-    rows = []
-    for index in range(count):
-        label = classes[index % len(classes)]
-        letters = rng.choice(list("ACGT"), 50)
-        motif = MOTIFS.get(label)
-        if motif:
-            start = rng.integers(0, 50 - len(motif))
-            letters[start : start + len(motif)] = list(motif)
-        rows.append(
-            {
-                "id": f"{prefix}{index}",
-                "sequence": "".join(letters),
-                "label": label,
-                "source": "synthetic",
-                "component": f"{prefix}{index}",
-            }
-        )
-    return pd.DataFrame(rows)
+    """Random DNA of 50 nt; every class but the first carries its motif."""
+    motifs = {label: MOTIFS.get(label) for label in classes}
+    return planted_table(count, seed, motifs, length=50, prefix=prefix).drop(columns="motif_start")
 
 
 def make_split(
@@ -89,7 +69,9 @@ def run_config(trials: int = 2, **baselines) -> dict:
 DNA = {"name": "toy", "sequence_type": "dna"}
 
 
-def run_baselines(folder: Path, config: dict, out: Path, threads: int = 1) -> dict:
+def run_baselines(
+    folder: Path, config: dict, out: Path, threads: int = 1, dataset: dict = DNA
+) -> dict:
     """The stage as its rule runs it, on split/ in `folder`; returns summary.json."""
     job = Job(
         inputs={
@@ -98,7 +80,7 @@ def run_baselines(folder: Path, config: dict, out: Path, threads: int = 1) -> di
             "split_report": folder / "split_report.json",
         },
         outputs=output_paths(out, config["baselines"]["families"]),
-        settings=baselines_settings(config, DNA),
+        settings=baselines_settings(config, dataset),
         threads=threads,
     )
     run(job)
@@ -229,9 +211,10 @@ def test_unknown_parameter_or_scale_is_refused_by_name(tmp_path):
             search_spaces={"random_forest": {"max_dept": {"type": "int", "low": 1, "high": 2}}}
         )
     folder = make_split(tmp_path / "split", train=40, tune=20)
-    config = run_config(descriptors={"scales": ["eisenberg", "z3"]})
+    config = run_config(descriptors={"scales": ["eisenberg", "z3"]}, kmer_sizes={"protein": [1]})
+    protein = {"name": "toy", "sequence_type": "protein"}  # descriptors are for proteins only
     with pytest.raises(InputError, match=r"baselines\.descriptors\.scales\[1\]"):
-        run_baselines(folder, config, tmp_path / "out")
+        run_baselines(folder, config, tmp_path / "out", dataset=protein)
 
 
 def test_missing_label_column_names_file_and_column(tmp_path):

@@ -17,6 +17,7 @@ import keras_tuner as kt
 import numpy as np
 import pandas as pd
 import pytest
+from planted import planted_table
 from sklearn.metrics import roc_auc_score
 
 from deeprules import cnn, encoding
@@ -51,18 +52,9 @@ TINY_SPACE = {"conv_blocks": [1], "filters": [8], "kernel_size": [9], "dense_uni
 
 
 def planted_motif_table(n: int, seed: int) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    rows = []
-    for index in range(n):
-        bases = list(rng.choice(list("ACGT"), int(rng.integers(40, 80))))
-        label = "bound" if index % 2 else "unbound"
-        if label == "bound":
-            start = int(rng.integers(0, len(bases) - len(MOTIF)))
-            bases[start : start + len(MOTIF)] = MOTIF
-        rows.append(
-            {"id": f"s{seed}_{index}", "sequence": "".join(bases), "label": label, "source": "test"}
-        )
-    return pd.DataFrame(rows).assign(component=lambda t: t["id"])
+    """Random DNA of 40-80 nt; every second sequence is 'bound' and carries MOTIF."""
+    motifs = {"unbound": None, "bound": MOTIF}
+    return planted_table(n, seed, motifs, length=(40, 80), prefix=f"s{seed}_")
 
 
 def stage_job(workdir: Path, trials: int, n_train: int = 300, **cnn_section: object) -> Job:

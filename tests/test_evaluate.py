@@ -17,6 +17,7 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pandas as pd
+import planted
 import pytest
 from sklearn import metrics as skm
 from sklearn.dummy import DummyClassifier
@@ -89,26 +90,8 @@ def planted_table(n: int, seed: int) -> pd.DataFrame:
 
     In batch 'hard' a bound sequence looks like background: no model can find it.
     """
-    rng = random.Random(seed)
-    rows = []
-    for index in range(n):
-        sequence = [rng.choice("ACGT") for _ in range(rng.randrange(40, 81))]
-        label = "bound" if index % 2 else "background"
-        batch = "hard" if index % 5 == 0 else "easy"
-        if label == "bound" and batch == "easy":
-            start = rng.randrange(len(sequence) - len(MOTIF))
-            sequence[start : start + len(MOTIF)] = MOTIF
-        rows.append(
-            {
-                "id": f"s{index:04d}",
-                "sequence": "".join(sequence),
-                "label": label,
-                "source": "synthetic",
-                "batch": batch,
-                "component": str(index),
-            }
-        )
-    return pd.DataFrame(rows)
+    motifs = {"background": None, "bound": MOTIF}
+    return planted.planted_table(n, seed, motifs, length=(40, 80), hidden_every=5)
 
 
 def near_copies(table: pd.DataFrame, rate: float, seed: int) -> pd.DataFrame:

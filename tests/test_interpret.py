@@ -7,7 +7,6 @@ deterministic, on sequences where 'bound' carries TGACTCA at a known place.
 
 from __future__ import annotations
 
-import random
 import zipfile
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
+from planted import planted_table
 
 keras = pytest.importorskip("keras")
 import tensorflow as tf  # noqa: E402
@@ -56,23 +56,7 @@ SETTINGS = {
 
 def planted(n: int, seed: int) -> pd.DataFrame:
     """Random DNA; every second sequence is 'bound' and carries MOTIF at `motif_start`."""
-    rng = random.Random(seed)
-    rows = []
-    for index in range(n):
-        sequence = [rng.choice("ACGT") for _ in range(LENGTH)]
-        bound = index % 2 == 1
-        start = rng.randrange(LENGTH - len(MOTIF)) if bound else -1
-        if bound:
-            sequence[start : start + len(MOTIF)] = MOTIF
-        rows.append(
-            {
-                "id": f"s{index:04d}",
-                "sequence": "".join(sequence),
-                "label": "bound" if bound else "background",
-                "motif_start": str(start),
-            }
-        )
-    return pd.DataFrame(rows)
+    return planted_table(n, seed, {"background": None, "bound": MOTIF}, length=LENGTH)
 
 
 def train_cnn(train: pd.DataFrame) -> keras.Model:

@@ -18,7 +18,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from deeprules.contracts import ROLE_BASELINE, ROLE_CNN, ROLE_CONTROL
-from deeprules.io import atomic_write
+from deeprules.figures import save_figure
 
 # The trivial-feature control, as deeprules.baselines.controls names it.
 SHORTCUT_CONTROL = "control_shortcut"
@@ -71,11 +71,6 @@ def legend_label(model: str, style: Style) -> str:
 
 
 def save_styled_figure(figure: plt.Figure, path: str | Path, styles: dict[str, Style]) -> None:
-    """As deeprules.figures.save_figure (dpi 120, tight, atomic, closed), with each
-    model's style written into the PNG's `Description` text chunk."""
+    """Save with each model's style written into the PNG's `Description` text chunk."""
     key = json.dumps({model: asdict(style) for model, style in styles.items()}, sort_keys=True)
-    with atomic_write(path, "wb") as handle:
-        figure.savefig(
-            handle, format="png", dpi=120, bbox_inches="tight", metadata={"Description": key}
-        )
-    plt.close(figure)
+    save_figure(figure, path, description=key)

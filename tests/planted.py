@@ -1,0 +1,55 @@
+"""The one generator of planted test data: random sequences where the answer is known.
+
+Every class but those mapped to None carries its motif at a random position, so a
+model that works must find it; `hidden_every` puts every n-th sequence of a motif
+class in a 'hard' batch without its motif (a failure domain no model can beat).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+
+def planted_table(
+    n: int,
+    seed: int,
+    motifs: Mapping[str, str | None],
+    length: int | tuple[int, int] = 60,
+    prefix: str = "s",
+    hidden_every: int = 0,
+    alphabet: str = "ACGT",
+) -> pd.DataFrame:
+    """`n` records cycling through the classes of `motifs` (in their order).
+
+    Columns: id, sequence, label, source, component (each its own homology group, as an
+    identity split of random sequences leaves it), motif_start (-1 without a motif) and,
+    with `hidden_every`, batch ('hard' or 'easy').
+    """
+    rng = np.random.default_rng(seed)
+    labels = list(motifs)
+    low, high = (length, length) if isinstance(length, int) else length
+    rows = []
+    for index in range(n):
+        label = labels[index % len(labels)]
+        letters = rng.choice(list(alphabet), int(rng.integers(low, high + 1)))
+        hard = bool(hidden_every) and index % hidden_every == 0
+        motif = None if hard else motifs[label]
+        start = int(rng.integers(0, len(letters) - len(motif))) if motif else -1
+        if motif:
+            letters[start : start + len(motif)] = list(motif)
+        row = {"id": f"{prefix}{index}", "sequence": "".join(letters), "label": label}
+        row |= {"source": "synthetic", "component": f"{prefix}{index}", "motif_start": start}
+        if hidden_every:
+            row["batch"] = "hard" if hard else "easy"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def as_fasta(table: pd.DataFrame) -> str:
+    """FASTA records `>id synthetic` of a planted table."""
+    return "".join(
+        f">{i} synthetic\n{s}\n" for i, s in zip(table["id"], table["sequence"], strict=True)
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -94,6 +95,23 @@ def http_server() -> Iterator[FileServer]:
     yield server
     server.httpd.shutdown()
     server.httpd.server_close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that needs the tiny end-to-end run is slow, whether or not it says so."""
+    for item in items:
+        if "tiny_run" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture
+def artifacts(request: pytest.FixtureRequest) -> Path:
+    """A folder kept after the run (test-artifacts/<test>/, ignored by git) for what a
+    person should look at afterwards, e.g. screenshots of the report."""
+    folder = REPO / "test-artifacts" / request.node.name
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
 
 
 def write_yaml(path: Path, data: dict) -> Path:

@@ -92,7 +92,7 @@ def _screenshots(browser, folder: Path, anchors: list[str]) -> list[Path]:
 
 
 def test_a_reader_sees_formatted_sections_readable_figures_and_no_markup(
-    tiny_run, browser, tmp_path
+    tiny_run, browser, artifacts
 ):
     """What a reader sees in Chromium at 1280 px: no markup as text, the model card's
     headings as headings, DOME and REFORMS as tables, every image loaded, nothing
@@ -130,11 +130,11 @@ def test_a_reader_sees_formatted_sections_readable_figures_and_no_markup(
         cnn, shortcut = styles["cnn"], styles["control_shortcut"]
         assert cnn["colour"] != shortcut["colour"] and cnn["line"] != shortcut["line"], alt
         assert cnn["emphasised"] and shortcut["emphasised"], alt
-    for shot in _screenshots(browser, tmp_path, ["scorecard", "model-card", "dome", "reforms"]):
+    for shot in _screenshots(browser, artifacts, ["scorecard", "model-card", "dome", "reforms"]):
         assert shot.stat().st_size > 10_000
 
 
-def test_the_summary_page_has_a_row_per_dataset(tiny_run, browser, tmp_path):
+def test_the_summary_page_has_a_row_per_dataset(tiny_run, browser, artifacts):
     results = tiny_run[0] / "results"
     browser.get((results / "summary.html").as_uri())
     rows = browser.execute_script(
@@ -147,8 +147,8 @@ def test_the_summary_page_has_a_row_per_dataset(tiny_run, browser, tmp_path):
     assert browser.execute_script(
         "return document.documentElement.scrollWidth <= window.innerWidth;"
     )
-    browser.save_screenshot(str(tmp_path / "summary.png"))
-    print(f"summary screenshot: {tmp_path / 'summary.png'}")
+    browser.save_screenshot(str(artifacts / "summary.png"))
+    print(f"summary screenshot: {artifacts / 'summary.png'}")
 
 
 def test_every_tip_has_a_verdict_from_its_enum_and_numbers(tiny_run):

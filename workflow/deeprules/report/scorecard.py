@@ -156,7 +156,12 @@ def tip7(stages: Stages, dataset: dict[str, Any]) -> dict[str, Any]:
     if shifted:
         parts.append(shifted)
     status = WARNING if leaks or access > 1 or overfit or shifted else DONE
-    return _tip(7, status, f"{split['method']} split; test partition opened once", "; ".join(parts))
+    return _tip(7, status, f"{split['method']} split; {times_opened(access)}", "; ".join(parts))
+
+
+def times_opened(count: int) -> str:
+    """The access count from the ledger (evaluate.ledger_dir), never a fixed 'once'."""
+    return "test partition opened once" if count == 1 else f"test partition opened {count} times"
 
 
 def length_shift(split: dict[str, Any]) -> str:

@@ -196,3 +196,23 @@ def test_figures_embeds_exactly_the_given_pngs_by_stage_and_name(tmp_path):
         ("split", "identity"),
     ]
     assert base64.b64decode(shown[0]["data"]) == b"png 1"
+
+
+def test_tip7_states_the_access_count_from_the_ledger():
+    """The Tip 7 row says how often test was opened, not a fixed 'once'."""
+    from deeprules.report.scorecard import tip7
+
+    split = {
+        "verification": {"pairs_at_or_above_threshold": 0},
+        "threshold": 0.8,
+        "method": "homology",
+        "partitions": {},
+    }
+    evaluate = {"test_access": {"access_count": 1}, "models": {}, "overfitting_flags": []}
+    tip = tip7({"split": split, "evaluate": evaluate}, {})
+    assert tip["action"] == "homology split; test partition opened once"
+    assert tip["status"] == "done"
+    evaluate["test_access"]["access_count"] = 3
+    tip = tip7({"split": split, "evaluate": evaluate}, {})
+    assert tip["action"] == "homology split; test partition opened 3 times"
+    assert tip["status"] == "warning" and "test evaluated 3 time(s)" in tip["evidence"]

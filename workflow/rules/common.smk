@@ -5,11 +5,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 
-from deeprules.config import STAGE_SETTINGS, load_datasets, validate_run_config
+from deeprules.config import STAGE_SETTINGS, config_layers, load_datasets, validate_run_config
 from deeprules.io import InputError
 
 try:
-    validate_run_config(config)
+    # the files (and --config values) Snakemake merged, so an error names the right one
+    LAYERS = config_layers(
+        workflow.configfiles, workflow.overwrite_configfiles, workflow.config_settings.config
+    )
+    validate_run_config(config, layers=LAYERS)
     DATASETS = load_datasets(config)
 except InputError as error:
     raise WorkflowError(str(error)) from None

@@ -145,8 +145,12 @@ REPORT_KEYS = ("sequence_type", "description", "ethics", "sensitive", "positive_
 
 
 def fetch_settings(config: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]:
-    """Download: the sources and how to reach them."""
-    return {"dataset": _dataset_keys(dataset, SOURCE_KEYS), "fetch": config["fetch"]}
+    """Download: the sources and how to reach them; a labels side table is recorded
+    (with its SHA-256, which curate verifies) as the local file it is."""
+    settings = {"dataset": _dataset_keys(dataset, SOURCE_KEYS), "fetch": config["fetch"]}
+    if dataset["labels"]["from"] == "table":  # only then: other datasets' params stay as they were
+        settings["label_table"] = dataset["labels"]["table"]
+    return settings
 
 
 def curate_settings(config: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]:

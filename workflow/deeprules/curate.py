@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from deeprules.contracts import IUPAC_ALPHABETS
-from deeprules.io import InputError, read_json, sequence_hash, write_json, write_tsv
+from deeprules.io import InputError, read_json, sequence_hash, sha256_of, write_json, write_tsv
 from deeprules.rule import Job
 from deeprules.textfiles import GZIP_ERRORS, locate_unreadable, open_text, refuse_binary, text_lines
 
@@ -219,10 +219,14 @@ def side_table_labels(labels: dict[str, Any]) -> dict[str, str]:
 def read_records(provenance: dict[str, Any], dataset: dict[str, Any]) -> Iterator[Record]:
     """All records of all sources, in source order, labels as written in the files."""
     labels = dataset["labels"]
-    side = side_table_labels(labels) if labels["from"] == "table" else None
+    side = None
+    if labels["from"] == "table":
+        verify_unchanged(Path(labels["table"]), provenance.get("label_table"))
+        side = side_table_labels(labels)
     by_name = {s["name"]: s for s in dataset["sources"]}
     for entry in provenance["sources"]:
         source, path = by_name[entry["name"]], Path(entry["path"])
+        verify_unchanged(path, entry)
         fmt = file_format(path, source)
         if fmt == "fasta":
             records = fasta_records(path, source, labels)
@@ -234,6 +238,26 @@ def read_records(provenance: dict[str, Any], dataset: dict[str, Any]) -> Iterato
                 record.label = side.get(record.id)
                 record.why_no_label = f"{NO_LABEL}: id '{record.id}' is not in labels.table"
             yield record
+
+
+def verify_unchanged(path: Path, entry: dict[str, Any] | None) -> None:
+    """The file must still be the one fetch recorded (Tip 4): a local source edited after
+    fetch ran would otherwise be read without provenance saying so."""
+    recorded = entry and entry.get("member_sha256", entry.get("sha256"))  # member: extracted
+    if not recorded:
+        raise InputError(
+            f"{path}: provenance.json records no SHA-256 for it (written by an older fetch); "
+            "rerun fetch: snakemake --forcerun fetch"
+        )
+    if not path.is_file():
+        raise InputError(f"{path}: the file fetch recorded is gone; rerun fetch")
+    now = sha256_of(path)
+    if now != recorded:
+        raise InputError(
+            f"{path} changed after fetch recorded it (provenance.json: sha256 {recorded}, "
+            f"now {now}). Rerun fetch so provenance records the new file: "
+            "snakemake --forcerun fetch (then curate and what follows rerun too)."
+        )
 
 
 def normalise(sequence: str) -> str:

@@ -143,14 +143,26 @@ def _expected_total(response: Any, already: int) -> int | None:
 def run(job: Job) -> None:
     """Rule fetch: every source into the `files` folder, and provenance.json."""
     fetch_dataset(
-        job.dataset, job.settings["fetch"], job.outputs["files"], job.outputs["provenance"]
+        job.dataset,
+        job.settings["fetch"],
+        job.outputs["files"],
+        job.outputs["provenance"],
+        job.settings.get("label_table"),  # set only for labels.from: table
     )
 
 
 def fetch_dataset(
-    dataset: dict[str, Any], fetch_config: dict[str, Any], outdir: Path, provenance: Path
+    dataset: dict[str, Any],
+    fetch_config: dict[str, Any],
+    outdir: Path,
+    provenance: Path,
+    label_table: str | None = None,
 ) -> dict[str, Any]:
-    """Fetch all sources of a dataset into `outdir` and write provenance.json."""
+    """Fetch all sources of a dataset into `outdir` and write provenance.json.
+
+    Local files (sources of kind local, the labels side table) are read where they
+    are; their SHA-256 is recorded so that curate can refuse a file changed since.
+    """
     downloader = Downloader(
         retries=fetch_config["retries"],
         backoff_seconds=fetch_config["backoff_seconds"],
@@ -168,12 +180,19 @@ def fetch_dataset(
     summary = {
         "dataset": dataset["name"],
         "sources": records,
+        **({"label_table": _label_table(Path(label_table))} if label_table else {}),
         "allow_unpinned": dataset["allow_unpinned"],
         "tools": tool_versions(),
         "workflow": {"version": __version__, "git_commit": git_commit()},
     }
     write_json(provenance, summary)
     return summary
+
+
+def _label_table(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise FetchError(f"labels.table: file '{path}' does not exist")
+    return {"path": str(path), "local_path": str(path.resolve()), "sha256": sha256_of(path)}
 
 
 def _refuse_unpinned(source: dict[str, Any], dataset: dict[str, Any]) -> None:

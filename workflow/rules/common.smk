@@ -5,13 +5,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 
-from deeprules.config import STAGE_SETTINGS, config_layers, load_datasets, validate_run_config
+from deeprules.config import (
+    STAGE_SETTINGS,
+    config_layers,
+    load_datasets,
+    validate_run_config,
+)
 from deeprules.io import InputError
 
 try:
     # the files (and --config values) Snakemake merged, so an error names the right one
     LAYERS = config_layers(
-        workflow.configfiles, workflow.overwrite_configfiles, workflow.config_settings.config
+        workflow.configfiles,
+        workflow.overwrite_configfiles,
+        workflow.config_settings.config,
     )
     validate_run_config(config, layers=LAYERS)
     DATASETS = load_datasets(config)
@@ -29,6 +36,19 @@ def stage_settings(stage):
     it reruns the rule (and what depends on it); nothing else does."""
     build = STAGE_SETTINGS[stage]
     return lambda wildcards: build(config, DATASETS[wildcards.dataset])
+
+
+def local_files(wildcards):
+    """The files a dataset reads where they are (kind: local sources, its labels.table):
+    inputs of fetch, so that editing one reruns fetch and every stage after it, and a
+    missing one stops the run before any job."""
+    dataset = DATASETS[wildcards.dataset]
+    files = [
+        source["path"] for source in dataset["sources"] if source["kind"] == "local"
+    ]
+    if dataset["labels"]["from"] == "table":
+        files.append(dataset["labels"]["table"])
+    return files
 
 
 def cnn_gpus(wildcards):

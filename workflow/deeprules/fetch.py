@@ -36,6 +36,9 @@ from deeprules.rule import Job
 log = logging.getLogger("deeprules.fetch")
 
 REMOTE_KINDS = {"url", "zenodo", "uniprot", "ena", "ncbi"}
+# What a remote source or endpoint may be: urllib also opens file:// and data: URLs,
+# which would read the local disk under a remote source's name (local files: kind local).
+REMOTE_SCHEMES = ("http://", "https://", "ftp://")
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".zip")
 TRANSIENT_HTTP = {408, 429, 500, 502, 503, 504}
 RESPONSE_HEADERS = {
@@ -69,6 +72,11 @@ class Downloader:
         A partial file survives a transient error as `<dest>.part` and the next
         attempt asks only for the missing bytes when the server accepts ranges.
         """
+        if not url.lower().startswith(REMOTE_SCHEMES):
+            raise FetchError(
+                f"{url}: only http, https and ftp addresses are fetched; a file on this "
+                "machine is a source of kind local (path: ...)"
+            )
         part = dest.with_name(dest.name + ".part")
         dest.parent.mkdir(parents=True, exist_ok=True)
         for attempt in range(self.retries + 1):
@@ -275,6 +283,12 @@ def _fetch_zenodo(
     url = entry.get("links", {}).get("self") or (
         f"{base.rstrip('/')}/records/{source['record']}/files/{quote(source['file'])}?download=1"
     )
+    if not url.lower().startswith(REMOTE_SCHEMES):
+        raise FetchError(
+            f"source '{source['name']}': Zenodo record {source['record']} gives '{url}' as the "
+            f"address of '{source['file']}'; only http, https or ftp addresses are fetched. "
+            "Check fetch.endpoints.zenodo (a mirror?)."
+        )
     path = folder / source["file"]
     headers = downloader.fetch(url, path)
     (folder / ".zenodo_record.json").unlink()
@@ -377,6 +391,12 @@ def extract_member(archive: Path, member: str, target: Path) -> Path:
         shutil.rmtree(target)
         raise FetchError(f"{archive.name}: damaged archive: {error}") from None
     path = target / member
+    if not path.resolve().is_relative_to(target.resolve()):
+        shutil.rmtree(target)
+        raise FetchError(
+            f"{archive.name}: member '{member}' points outside the archive; give the path of "
+            "a file inside it (as 'tar -tf' or 'unzip -l' lists it)"
+        )
     if not path.is_file():
         raise FetchError(f"{archive.name}: has no member '{member}'")
     return path

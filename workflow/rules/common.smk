@@ -11,6 +11,7 @@ from deeprules.config import (
     load_datasets,
     validate_run_config,
 )
+from deeprules.failures import failure_summary
 from deeprules.io import InputError
 
 try:
@@ -28,6 +29,11 @@ except InputError as error:
 
 wildcard_constraints:
     dataset="|".join(DATASETS),
+
+
+onerror:
+    # the profiles keep going past a failed dataset; name every failed one last
+    print(failure_summary(log, list(DATASETS)), file=sys.stderr)
 
 
 def stage_settings(stage):

@@ -44,6 +44,18 @@ def stage_settings(stage):
     return lambda wildcards: build(config, DATASETS[wildcards.dataset])
 
 
+# Datasets with `sensitive: true` (Tip 10). Snakemake's report registers outputs for
+# every dataset alike, so one sensitive dataset keeps them out for the whole run.
+SENSITIVE = sorted(name for name, dataset in DATASETS.items() if dataset["sensitive"])
+
+
+def shareable(path, **report_options):
+    """An output showing sequences, weights, filters or per-sequence values: registered
+    for Snakemake's report unless a dataset of the run is sensitive (then only kept in
+    results/; deeprules.report.sensitive lists them on the reviewer's page)."""
+    return path if SENSITIVE else report(path, **report_options)
+
+
 def local_files(wildcards):
     """The files a dataset reads where they are (kind: local sources, its labels.table):
     inputs of fetch, so that editing one reruns fetch and every stage after it, and a

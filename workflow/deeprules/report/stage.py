@@ -15,6 +15,7 @@ from deeprules.report.html import figures, markdown_to_html, render_html, write_
 from deeprules.report.model_card import model_card
 from deeprules.report.provenance import provenance_section
 from deeprules.report.scorecard import scorecard
+from deeprules.report.sensitive import shown_figures, withheld
 from deeprules.rule import Job
 
 log = logging.getLogger("deeprules.report")
@@ -48,8 +49,9 @@ def run(job: Job) -> None:
             "dome": summary,
             "ethics": dataset["ethics"],
             "sensitive": dataset["sensitive"],
+            "withheld": withheld(dataset["sensitive"]),
             "provenance": provenance,
-            "figures": figures(job.inputs["figures"]),
+            "figures": figures(shown_figures(job.inputs["figures"], dataset["sensitive"])),
         },
         out["html"],
     )

@@ -277,8 +277,12 @@ def invalid_reason(
     if record.label is None:
         return "missing_label", record.why_no_label
     if record.label.strip().lower() in MISSING_LABELS:
-        shown = f"'{record.label}' is a missing-value marker" if record.label else "it is empty"
-        return "missing_label", f"{NO_LABEL}: the label {shown}"
+        shown = (
+            f"label '{record.label}' is a missing-value marker (NA, NaN, None, null...)"
+            if record.label
+            else "label is empty"
+        )
+        return "missing_label", f"{NO_LABEL}: the {shown}"
     if record.id in seen_ids:
         return "duplicate_id", f"id '{record.id}' appears earlier in the input"
     return None

@@ -18,6 +18,7 @@ $(VENV)/.installed: pyproject.toml
 ## After a crash, the same command continues: a lock left by a killed run is removed
 ## first (only when no Snakemake process runs here), and cut-short jobs are redone.
 run: install
+	$(BIN)/python -m deeprules.config_checks config/config.yaml
 	$(BIN)/python -m deeprules.stale_lock
 	$(BIN)/snakemake --cores $(CORES) --profile workflow/profiles/local
 	$(BIN)/snakemake --cores 1 --profile workflow/profiles/local --report results/report.html

@@ -342,3 +342,16 @@ def test_unknown_dataset_lists_the_known_ones(tmp_path):
     config = validate_run_config({"datasets": ["toy", "tyo"], "datasets_dir": str(tmp_path)})
     with pytest.raises(InputError, match=r"'datasets\[1\]': unknown dataset 'tyo'.*toy"):
         load_datasets(config)
+
+
+def test_make_run_checks_the_yaml_syntax_first(tmp_path, capsys):
+    """`make run` calls `python -m deeprules.config_checks config/config.yaml` before
+    Snakemake, whose own message for a broken config file names neither file nor line."""
+    from deeprules.config_checks import main
+
+    path = tmp_path / "config.yaml"
+    path.write_text("datasets:\n  - amp\n")
+    assert main([str(path)]) == 0
+    path.write_text("datasets:\n  - amp\n seed: 1\n")
+    assert main([str(path)]) == 1
+    assert_matches(capsys.readouterr().err, rf"^deeprules: {path}, line 3, column 2: not valid")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -224,3 +225,18 @@ def _regex_problems(regex: str) -> list[Problem]:
             )
         ]
     return []
+
+
+def main(paths: list[str]) -> int:
+    """`python -m deeprules.config_checks FILE...`: the YAML syntax check alone, for
+    `make run` (Snakemake's own message for a broken config file names no file)."""
+    try:
+        check_yaml_syntax(paths)
+    except InputError as error:
+        print(f"deeprules: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import subprocess
 import sys
@@ -196,8 +197,13 @@ def test_same_seed_gives_identical_trials_and_scores(tmp_path):
     ],
 )
 def test_invalid_search_space_value_names_the_key(tmp_path, family, parameter, spec, message):
+    """The stage's own check (the config validation refuses most of these earlier,
+    tests/test_bad_input.py; here the value is set past it)."""
     folder = make_split(tmp_path / "split", train=40, tune=20)
-    config = run_config(families=[family], search_spaces={family: {parameter: spec}})
+    config = copy.deepcopy(run_config(families=[family]))
+    spaces = config["baselines"]["search_spaces"]
+    others = {key: value for key, value in spaces[family].items() if key != parameter}
+    spaces[family] = {parameter: spec, **others}  # first, as when the user wrote it
     with pytest.raises(InputError) as error:
         run_baselines(folder, config, tmp_path / "out")
     assert f"baselines.search_spaces.{family}.{parameter}" in str(error.value)

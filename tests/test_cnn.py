@@ -6,6 +6,7 @@ CRE motif TGACGTCA at a random place in random background, "unbound" do not.
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -83,6 +84,17 @@ def stage_job(workdir: Path, trials: int, n_train: int = 300, **cnn_section: obj
 
 def runs_by_trial(tuner_dir: str | Path) -> dict[str, list[dict]]:
     return {trial["trial_id"]: trial["runs"] for trial in read_trials(tuner_dir)}
+
+
+def finished_so_far(tuner_dir: str | Path) -> int:
+    """Trials whose last run finished, read while the search is writing its records: a
+    trial record may have no runs yet, or be half-written (Keras Tuner does not write
+    trial.json atomically); both count as not finished, and the next poll looks again."""
+    try:
+        runs = runs_by_trial(tuner_dir)
+    except (OSError, ValueError):  # ValueError: a JSON file caught mid-write
+        return 0
+    return sum(bool(trial_runs) and trial_runs[-1]["finished"] for trial_runs in runs.values())
 
 
 def processes_mentioning(text: str) -> list[int]:
@@ -341,6 +353,27 @@ def test_saved_model_loads_in_a_fresh_process(tuned):
     assert result.stdout.strip().endswith("(None, 1)")
 
 
+def test_polling_tolerates_trial_records_being_written(tmp_path):
+    """The kill-and-resume test polls while the search writes: a trial without runs yet,
+    or a trial.json caught half-written, must count as unfinished, not raise."""
+    from deeprules.cnn.tuning import PROJECT, RUNS_FILE
+
+    def trial(number: int, runs: list[dict] | None, text: str | None = None) -> None:
+        folder = tmp_path / PROJECT / f"trial_{number}"
+        folder.mkdir(parents=True)
+        (folder / "trial.json").write_text(text or json.dumps({"trial_id": str(number)}))
+        if runs is not None:
+            (folder / RUNS_FILE).write_text(json.dumps({"runs": runs}))
+
+    assert finished_so_far(tmp_path) == 0  # no search folder yet
+    trial(0, [{"finished": True}])
+    trial(1, [])  # recorded, no run yet
+    trial(2, None)  # no runs file yet
+    assert finished_so_far(tmp_path) == 1
+    trial(3, [{"finished": True}], text='{"trial_id": "3", "hyperpa')  # mid-write
+    assert finished_so_far(tmp_path) == 0
+
+
 def test_killed_search_resumes_without_repeating_finished_trials(tmp_path):
     stage = stage_job(tmp_path, trials=5, max_epochs=2, search_space=TINY_SPACE)
     spec = prepare_spec(stage)
@@ -354,12 +387,7 @@ def test_killed_search_resumes_without_repeating_finished_trials(tmp_path):
         )
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline and first.poll() is None:
-            runs = (
-                runs_by_trial(spec["tuner_dir"])
-                if Path(spec["tuner_dir"], "search").exists()
-                else {}
-            )
-            if sum(r[-1]["finished"] for r in runs.values()) >= 2:
+            if finished_so_far(spec["tuner_dir"]) >= 2:
                 break
             time.sleep(0.2)
         first.send_signal(signal.SIGKILL)
@@ -367,7 +395,7 @@ def test_killed_search_resumes_without_repeating_finished_trials(tmp_path):
     before = {
         trial: runs
         for trial, runs in runs_by_trial(spec["tuner_dir"]).items()
-        if runs[-1]["finished"]
+        if runs and runs[-1]["finished"]  # the kill may land before a trial's first run
     }
     assert 2 <= len(before) < 5, "the kill must land mid-search"
     assert not Path(stage.outputs["summary"]).exists()

@@ -8,8 +8,10 @@ model should fail there and the failure table should say so.
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import shutil
+import stat
 import sys
 import types
 from pathlib import Path
@@ -29,6 +31,7 @@ from sklearn.tree import DecisionTreeClassifier
 
 from deeprules.contracts import Classes, decide_classes, prediction_frame, write_predictions
 from deeprules.evaluate import TestReuseRefused, baseline_role, run
+from deeprules.evaluate.access import partition_content_hash
 from deeprules.evaluate.bootstrap import stratified_bootstrap
 from deeprules.evaluate.comparisons import OUTCOMES
 from deeprules.evaluate.models import (
@@ -42,7 +45,7 @@ from deeprules.evaluate.overfitting import GAP_BOTH, GAP_NONE, GAP_TRAIN_TUNE, G
 from deeprules.evaluate.panel import called_classes, metric_panel, point_metrics
 from deeprules.evaluate.stage import evaluate_test_partition
 from deeprules.evaluate.thresholds import choose_threshold
-from deeprules.io import InputError, read_json, read_tsv, write_json, write_tsv
+from deeprules.io import InputError, read_json, read_tsv, sha256_of, write_json, write_tsv
 from deeprules.metrics import score_panel
 from deeprules.rule import Job
 
@@ -65,6 +68,7 @@ SETTINGS = {
     "identity_exhaustive": False,
 }
 DATASET = {"name": "planted", "sequence_type": "dna"}  # as deeprules.config gives it
+LEDGER_DIR = ".deeprules/test_access"  # evaluate.ledger_dir, here inside each project folder
 CLASSES = Classes(("background", "bound"), "bound")  # as the split decides for 'bound'
 OUTPUTS = {
     "metrics": "metrics.json",
@@ -209,7 +213,11 @@ def job(folder: Path, **changes) -> Job:
             "cnn_predictions": folder / "cnn/predictions.tsv",
         },
         outputs={name: folder / "evaluate" / file for name, file in OUTPUTS.items()},
-        settings={"dataset": DATASET, "evaluate": {**SETTINGS, **changes}, "seed": 7},
+        settings={
+            "dataset": DATASET,
+            "evaluate": {**SETTINGS, "ledger_dir": str(folder / LEDGER_DIR), **changes},
+            "seed": 7,
+        },
     )
 
 
@@ -481,17 +489,24 @@ def snapshot(folder: Path) -> dict[str, str]:
     }
 
 
+def ledger_file(folder: Path) -> Path:
+    """The one ledger of the project's test partition: <ledger_dir>/<content hash>.json."""
+    (path,) = (folder / LEDGER_DIR).glob("*.json")
+    assert path.stem == partition_content_hash(folder / "split/test.tsv")
+    return path
+
+
 def test_a_second_look_with_other_models_is_refused_and_changes_nothing(evaluated, tmp_path):
     folder = tmp_path / "project"
     shutil.copytree(evaluated, folder)
-    ledger = read_json(folder / "evaluate_access/test_access.json")
+    ledger = read_json(ledger_file(folder))
     assert ledger["access_count"] == 1 and len(ledger["accesses"][0]["models"]) == 6
     assert len(ledger["accesses"][0]["test_sha256"]) == 64
     before = snapshot(folder)
 
     # the same models again: nothing new is learnt from test, so it is allowed and not counted
     evaluate(folder, final_models(folder))
-    assert read_json(folder / "evaluate_access/test_access.json")["access_count"] == 1
+    assert read_json(ledger_file(folder))["access_count"] == 1
 
     # a retrained model is a different model set
     train = read_tsv(folder / "split/train.tsv")
@@ -513,10 +528,81 @@ def test_a_second_look_with_other_models_is_refused_and_changes_nothing(evaluate
     assert summary["test_access"] == {
         "access": 2,
         "access_count": 2,
-        "ledger": str(folder / "evaluate_access/test_access.json"),
+        "ledger": str(ledger_file(folder)),
     }
     copy = read_json(folder / "evaluate/test_access.json")
     assert copy["access_count"] == 2 and copy["accesses"][1]["allow_reuse"] is True
+
+
+def refit_naive_bayes(folder: Path, **dump_options) -> None:
+    """The naive_bayes baseline trained again exactly as before (an identical retrain)."""
+    train = read_tsv(folder / "split/train.tsv")
+    pipeline = kmer_pipeline(MultinomialNB())
+    pipeline.fit(np.asarray(train["sequence"], dtype=object), train["label"])
+    joblib.dump(pipeline, model_file(folder, "naive_bayes"), **dump_options)
+
+
+def test_an_identical_retrain_is_the_same_model_even_when_the_file_bytes_differ(
+    evaluated, tmp_path
+):
+    folder = tmp_path / "project"
+    shutil.copytree(evaluated, folder)
+    before = sha256_of(model_file(folder, "naive_bayes"))
+    refit_naive_bayes(folder, compress=3)  # other bytes on disk, the same fitted model
+    assert sha256_of(model_file(folder, "naive_bayes")) != before
+    summary = evaluate(folder, final_models(folder), bootstrap_resamples=50)
+    assert summary["test_access"]["access_count"] == 1
+    assert len(read_json(ledger_file(folder))["accesses"]) == 1
+
+
+def test_deleting_results_or_renaming_the_dataset_does_not_reset_the_count(evaluated, tmp_path):
+    """The ledger is keyed by the test partition's ids and sequences and lives outside
+    results/: a fresh results folder under another dataset name, with the test rows in
+    another order, still finds the earlier look."""
+    ledger_dir = tmp_path / "shared_ledgers"
+    first = tmp_path / "first"
+    shutil.copytree(evaluated, first)
+    shutil.copytree(first / LEDGER_DIR, ledger_dir)
+    renamed = tmp_path / "renamed"  # a new results/ folder: nothing of the old evaluate
+    for part in ("split", "baselines", "cnn"):
+        shutil.copytree(first / part, renamed / part)
+    test = read_tsv(renamed / "split/test.tsv")
+    write_tsv(renamed / "split/test.tsv", test.iloc[::-1])
+    assert sha256_of(renamed / "split/test.tsv") != sha256_of(first / "split/test.tsv")
+    refit_naive_bayes(renamed)
+    job_renamed = job(renamed, ledger_dir=str(ledger_dir), bootstrap_resamples=50)
+    job_renamed.settings["dataset"] = {**DATASET, "name": "planted_copy"}
+    summary = evaluate_test_partition(job_renamed, final_models(renamed), identity_search=False)
+    assert summary["test_access"]["access_count"] == 1  # same models, same test set
+
+    retrained = kmer_pipeline(LogisticRegression(C=0.01, max_iter=2000), k=5)
+    train = read_tsv(renamed / "split/train.tsv")
+    retrained.fit(np.asarray(train["sequence"], dtype=object), train["label"])
+    joblib.dump(retrained, model_file(renamed, "naive_bayes"))
+    shutil.rmtree(renamed / "evaluate")  # as `make clean` would
+    with pytest.raises(TestReuseRefused, match=r"dataset\(s\) planted\).*used 1 time") as error:
+        evaluate_test_partition(job_renamed, final_models(renamed), identity_search=False)
+    assert "changed: naive_bayes" in str(error.value)
+    assert not (renamed / "evaluate").exists()
+    (path,) = ledger_dir.glob("*.json")
+    assert path.stem == partition_content_hash(first / "split/test.tsv")
+
+
+def test_the_ledger_is_read_only_append_only_and_checked(evaluated, tmp_path):
+    folder = tmp_path / "project"
+    shutil.copytree(evaluated, folder)
+    path = ledger_file(folder)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o444
+    first = read_json(path)["accesses"]
+    summary = evaluate(folder, final_models(folder)[:-1], allow_reuse=True, bootstrap_resamples=50)
+    assert summary["test_access"]["access_count"] == 2
+    ledger = read_json(path)
+    assert ledger["accesses"][:1] == first and ledger["accesses"][1]["dataset"] == "planted"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o444
+    path.chmod(0o644)
+    path.write_text(json.dumps({**ledger, "test_content_sha256": "0" * 64}))
+    with pytest.raises(InputError, match=r"not the access ledger of this test partition"):
+        evaluate(folder, final_models(folder))
 
 
 def test_run_scores_the_cnn_through_cnn_predict_proba_with_its_summary(

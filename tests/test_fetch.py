@@ -36,7 +36,13 @@ def fetch_config(server) -> dict:
 
 
 def dataset(*sources: dict, allow_unpinned: bool = False) -> dict:
-    return {"name": "toy", "sources": list(sources), "allow_unpinned": allow_unpinned}
+    """The keys of a validated dataset file that fetch_settings reads."""
+    return {
+        "name": "toy",
+        "sources": list(sources),
+        "allow_unpinned": allow_unpinned,
+        "labels": {"from": "source"},
+    }
 
 
 def run_fetch(dataset: dict, config: dict, files: Path, provenance: Path) -> dict:

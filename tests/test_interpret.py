@@ -7,6 +7,8 @@ deterministic, on sequences where 'bound' carries TGACTCA at a known place.
 
 from __future__ import annotations
 
+import json
+import random
 import zipfile
 from pathlib import Path
 
@@ -207,6 +209,66 @@ def test_keras_fingerprint_ignores_the_save_date(interpreted, tmp_path):
             target.writestr(name, data)
     assert sha256_of(copy) != sha256_of(original)
     assert model_fingerprint(copy) == model_fingerprint(original)
+
+
+def small_model(seed: int) -> keras.Model:
+    """Unnamed layers get per-process counters (dropout, dropout_1, ...) as they are built."""
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((LENGTH, 4))
+    hidden = keras.layers.Conv1D(4, 5, padding="same", activation="relu")(inputs)
+    hidden = keras.layers.Dropout(0.2)(keras.layers.GlobalMaxPooling1D()(hidden))
+    return keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(hidden))
+
+
+def with_shared_object_ids(path: Path) -> None:
+    """What Keras writes for shared objects: an id that changes on every save."""
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    config = json.loads(members["config.json"])
+    config["config"]["layers"][1]["config"]["kernel_initializer"]["shared_object_id"] = 1234
+    members["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+
+
+def test_keras_fingerprint_is_weights_architecture_and_encoding(tmp_path):
+    """An identical retrain is the same model for the test-access ledger; other weights,
+    another input length or another class order are not."""
+    summary = {
+        "classes": ["background", "bound"],
+        "encoding": {
+            "sequence_type": "dna",
+            "alphabet": "ACGT",
+            "length": LENGTH,
+            "mask_padding": True,
+            "truncated": {"train": 0},
+        },
+    }
+    paths = {name: tmp_path / f"{name}.keras" for name in ("first", "again", "other")}
+    small_model(0).save(paths["first"])
+    again = small_model(0)
+    assert [layer.name for layer in again.layers] != [
+        layer.name for layer in keras.models.load_model(paths["first"]).layers
+    ]
+    again.save(paths["again"])
+    with_shared_object_ids(paths["again"])
+    small_model(1).save(paths["other"])
+    assert sha256_of(paths["again"]) != sha256_of(paths["first"])
+    fingerprint = model_fingerprint(paths["first"], summary)
+    assert model_fingerprint(paths["again"], summary) == fingerprint
+    assert (
+        model_fingerprint(
+            paths["again"],
+            {**summary, "encoding": {**summary["encoding"], "truncated": {"train": 3}}},
+        )
+        == fingerprint
+    )  # not used to score
+    assert model_fingerprint(paths["other"], summary) != fingerprint
+    longer = {**summary, "encoding": {**summary["encoding"], "length": LENGTH + 1}}
+    assert model_fingerprint(paths["first"], longer) != fingerprint
+    swapped = {**summary, "classes": ["bound", "background"]}
+    assert model_fingerprint(paths["first"], swapped) != fingerprint
 
 
 def test_permutation_importance_predicts_on_a_seeded_stratified_sample():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 from pathlib import Path
 
@@ -570,3 +572,105 @@ def test_the_summary_page_lists_every_dataset_given(tmp_path):
     html = page.read_text()
     assert html.count("<tr data-dataset=") == 2 and 'href="tf/report/report.html"' in html
     assert 'data-verdict="justified"' in html and "0.600 (length)" in html
+
+
+def test_tip7_states_the_access_count_from_the_ledger():
+    """The Tip 7 row says how often test was opened, not a fixed 'once'."""
+    from deeprules.report.scorecard import tip7
+
+    split = {
+        "verification": {"pairs_at_or_above_threshold": 0},
+        "threshold": 0.8,
+        "method": "homology",
+        "partitions": {},
+    }
+    evaluate = {"test_access": {"access_count": 1}, "models": {}, "overfitting_flags": []}
+    tip = tip7({"split": split, "evaluate": evaluate}, {})
+    assert tip["action"] == "homology split; test partition opened once"
+    assert tip["status"] == "done"
+    evaluate["test_access"]["access_count"] = 3
+    tip = tip7({"split": split, "evaluate": evaluate}, {})
+    assert tip["action"] == "homology split; test partition opened 3 times"
+    assert tip["status"] == "warning" and "test evaluated 3 time(s)" in tip["evidence"]
+
+
+def test_sensitive_report_withholds_sequences_weights_and_filters_and_says_so(tmp_path):
+    """With sensitive: true the page embeds no figure showing sequences, weights, filters or
+    one point per sequence, and lists what it left out (Tip 10)."""
+    import base64
+
+    from deeprules.report import run
+    from deeprules.rule import Job
+
+    fetch = {
+        "sources": [
+            {
+                "name": "s",
+                "kind": "local",
+                "sha256": "0" * 64,
+                "pinned": True,
+                "retrieved_at": "2026-01-01T00:00:00+00:00",
+            }
+        ],
+        "tools": {"python": "3"},
+        "workflow": {"version": "0", "git_commit": None},
+    }
+    curate = {
+        "metadata_columns": [],
+        "records_kept": 10,
+        "labels": {"a": 5, "b": 5},
+        "records_dropped": 0,
+        "dropped_per_reason": {},
+    }
+    inputs = {}
+    for name, summary in (("fetch", fetch), ("curate", curate)):
+        inputs[name] = tmp_path / f"{name}.json"
+        inputs[name].write_text(json.dumps(summary))
+    figures = []
+    for stage, figure in (
+        ("explore", "lengths"),
+        ("explore", "pca"),
+        ("evaluate", "roc"),
+        ("interpret", "attributions"),
+        ("interpret", "filter_logos"),
+        ("interpret", "baseline_importance"),
+    ):
+        path = tmp_path / stage / f"{figure}.png"
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(f"png of {stage}/{figure}".encode())
+        figures.append(path)
+    inputs["figures"] = figures
+    dataset = {"name": "patients", "sequence_type": "dna", "ethics": [], "sensitive": True}
+    for sensitive in (False, True):
+        out = tmp_path / f"sensitive_{sensitive}"
+        outputs = {
+            "html": out / "report.html",
+            "scorecard": out / "scorecard.json",
+            "dome": out / "dome.json",
+            "model_card_md": out / "model_card.md",
+            "model_card_html": out / "model_card.html",
+        }
+        settings = {
+            "dataset": {**dataset, "sensitive": sensitive},
+            "seed": 1,
+            "deterministic": True,
+        }
+        run(Job(inputs, outputs, settings))
+        page = outputs["html"].read_text()
+        embedded = {
+            base64.b64decode(data).decode()
+            for data in re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", page)
+        }
+        if not sensitive:
+            assert len(embedded) == 6 and "Withheld" not in page
+            continue
+        assert embedded == {"png of explore/lengths", "png of evaluate/roc"}
+        assert "Withheld from this page" in page
+        for item in (
+            "interpret/attributions.png",
+            "interpret/filter_logos.png",
+            "explore/pca.png",
+            "interpret/filters.tsv",
+        ):
+            assert item in page
+        assert "leave out every figure or table" in outputs["model_card_md"].read_text()

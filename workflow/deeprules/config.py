@@ -6,21 +6,32 @@ dataset file costs seconds rather than a failed cluster job hours later.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import jsonschema
-import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+from deeprules.config_checks import (
+    KeyPath,
+    Layer,
+    blame,
+    dataset_problems,
+    key_name,
+    read_yaml,
+    run_config_problems,
+)
 from deeprules.io import InputError
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 
 
-def _validated(data: Any, schema: str, where: str) -> dict[str, Any]:
-    """Validate `data` against a schema in workflow/schemas, filling defaults."""
+def _validated(data: Any, schema: str, where: str, layers: Sequence[Layer] = ()) -> dict[str, Any]:
+    """Validate `data` against a schema in workflow/schemas, filling defaults; an error
+    names the file that set the offending key (one of `layers`, else `where`)."""
     if not isinstance(data, dict):
         raise InputError(
             f"{where}: expected a YAML mapping of keys to values, got {type(data).__name__}"
@@ -28,36 +39,74 @@ def _validated(data: Any, schema: str, where: str) -> dict[str, Any]:
     try:
         validate(data, schema=str(SCHEMA_DIR / schema))
     except WorkflowError as error:
-        raise InputError(f"{where} is invalid: {_schema_message(error)}") from None
+        path, message = _schema_message(error)
+        raise InputError(f"{blame(path, layers, where)} is invalid: {message}") from None
     return data
 
 
-def _schema_message(error: WorkflowError) -> str:
-    """Reduce Snakemake's validation error (it prints the whole schema) to key and problem."""
+def _schema_message(error: WorkflowError) -> tuple[KeyPath, str]:
+    """Reduce Snakemake's validation error (it prints the whole schema) to key and problem;
+    an unknown key is named itself, with the closest known key."""
     cause = error.__context__
     if not isinstance(cause, jsonschema.ValidationError):
-        return str(error)
+        return (), str(error)
     cause = jsonschema.exceptions.best_match([cause, *cause.context]) if cause.context else cause
-    key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in cause.absolute_path)
-    return f"key '{key.lstrip('.')}': {cause.message}" if key else cause.message
+    path: KeyPath = tuple(cause.absolute_path)
+    message = cause.message
+    if cause.validator == "additionalProperties" and isinstance(cause.instance, dict):
+        known = list(cause.schema.get("properties", {}))
+        unknown = sorted(set(cause.instance) - set(known))
+        if unknown:
+            path = (*path, unknown[0])
+            close = difflib.get_close_matches(unknown[0], known, n=1)
+            message = f"unknown key; {f'did you mean {close[0]!r}? ' if close else ''}" + (
+                f"known keys here: {', '.join(known)}"
+            )
+    return path, f"key '{key_name(path)}': {message}" if path else message
 
 
 def validate_run_config(
-    config: dict[str, Any], where: str = "config/config.yaml"
+    config: dict[str, Any], where: str = "config/config.yaml", layers: Sequence[Layer] = ()
 ) -> dict[str, Any]:
-    """Check config/config.yaml and fill in defaults."""
-    return _validated(config, "config.schema.yaml", where)
+    """Check the run config and fill in defaults, then the rules across keys.
+
+    `layers` are the config files (and --config values) Snakemake merged, in order,
+    as (name, content): an error is blamed on the one that set the key.
+    """
+    _validated(config, "config.schema.yaml", where, layers)
+    problems = [
+        f"{blame(path, layers, where)}: key '{key_name(path)}' {message}"
+        for path, message in run_config_problems(config)
+    ]
+    if problems:
+        raise InputError("\n".join(problems))
+    return config
+
+
+def config_layers(
+    snakefile_files: Sequence[str | Path],
+    command_line_files: Sequence[str | Path],
+    command_line_values: dict[str, Any],
+) -> list[Layer]:
+    """What Snakemake merged, lowest precedence first: the Snakefile's configfile(s),
+    then --configfile files, then --config values."""
+    given = {Path(f).resolve() for f in command_line_files}
+    files = [f for f in snakefile_files if Path(f).resolve() not in given]
+    layers: list[Layer] = [(str(f), read_yaml(f)) for f in [*files, *command_line_files]]
+    if command_line_values:
+        layers.append(("--config on the command line", dict(command_line_values)))
+    return layers
 
 
 def load_dataset(path: str | Path) -> dict[str, Any]:
     """Read and validate one dataset file; the result carries its own `name`."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        raise InputError(f"{path}: not valid YAML: {error}") from None
-    dataset = _validated(data, "dataset.schema.yaml", str(path))
-    _check_consistency(dataset, path)
+    dataset = _validated(read_yaml(path), "dataset.schema.yaml", str(path))
+    problems = [
+        f"{path}: key '{key_name(key)}' {message}" for key, message in dataset_problems(dataset)
+    ]
+    if problems:
+        raise InputError("\n".join(problems))
     dataset["name"] = path.stem
     return dataset
 
@@ -78,28 +127,6 @@ def load_datasets(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return datasets
 
 
-def _check_consistency(dataset: dict[str, Any], path: Path) -> None:
-    """Cross-key rules a schema cannot express clearly."""
-    names = [source["name"] for source in dataset["sources"]]
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise InputError(
-            f"{path}: key 'sources': source names must be unique, repeated: {repeated}"
-        )
-    if dataset["labels"]["from"] == "source":
-        for index, source in enumerate(dataset["sources"]):
-            if "label" not in source:
-                raise InputError(
-                    f"{path}: key 'sources[{index}].label' is required "
-                    "because labels.from is 'source'"
-                )
-    for index, source in enumerate(dataset["sources"]):
-        if source.get("header") is False and not source.get("columns"):
-            raise InputError(
-                f"{path}: key 'sources[{index}].columns' is required when header is false"
-            )
-
-
 # -- what each stage reads ---------------------------------------------------
 # One builder per stage: the rule's `params.settings` is exactly this dict, so a
 # changed key reruns the stages that read it and no other (Snakemake reruns a job
@@ -118,8 +145,12 @@ REPORT_KEYS = ("sequence_type", "description", "ethics", "sensitive", "positive_
 
 
 def fetch_settings(config: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]:
-    """Download: the sources and how to reach them."""
-    return {"dataset": _dataset_keys(dataset, SOURCE_KEYS), "fetch": config["fetch"]}
+    """Download: the sources and how to reach them; a labels side table is recorded
+    (with its SHA-256, which curate verifies) as the local file it is."""
+    settings = {"dataset": _dataset_keys(dataset, SOURCE_KEYS), "fetch": config["fetch"]}
+    if dataset["labels"]["from"] == "table":  # only then: other datasets' params stay as they were
+        settings["label_table"] = dataset["labels"]["table"]
+    return settings
 
 
 def curate_settings(config: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]:

@@ -7,25 +7,29 @@ removal is written to a ledger rather than done silently.
 
 from __future__ import annotations
 
-import gzip
 import logging
 import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pandas as pd
 
 from deeprules.contracts import IUPAC_ALPHABETS
-from deeprules.io import InputError, read_json, sequence_hash, write_json, write_tsv
+from deeprules.io import InputError, read_json, sequence_hash, sha256_of, write_json, write_tsv
 from deeprules.rule import Job
+from deeprules.textfiles import GZIP_ERRORS, locate_unreadable, open_text, refuse_binary, text_lines
 
 log = logging.getLogger("deeprules.curate")
 
 FASTA_SUFFIXES = (".fa", ".fasta", ".fna", ".faa", ".ffn", ".fas")
 LEDGER_COLUMNS = ["id", "sequence_sha256", "reason", "detail"]
+# How spreadsheets, R and pandas write "no value": such a label is a missing label, not a
+# class (unless labels.names renames it). Compared in lower case.
+MISSING_LABELS = {"", "na", "n/a", "nan", "-nan", "none", "null", "<na>", "#n/a"}
+NO_LABEL = "no label could be read for this record"
 
 
 @dataclass
@@ -38,6 +42,7 @@ class Record:
     source: str
     where: str
     metadata: dict[str, str]
+    why_no_label: str = NO_LABEL
 
 
 class Ledger:
@@ -58,15 +63,6 @@ class Ledger:
 
     def table(self) -> pd.DataFrame:
         return pd.DataFrame(self.rows, columns=LEDGER_COLUMNS)
-
-
-def open_text(path: Path) -> IO[str]:
-    """Open plain or gzipped text; gzip is recognised by its magic bytes, not the name."""
-    with open(path, "rb") as handle:
-        gzipped = handle.read(2) == b"\x1f\x8b"
-    if gzipped:
-        return gzip.open(path, "rt", encoding="utf-8", newline="")
-    return open(path, encoding="utf-8", newline="")
 
 
 def file_format(path: Path, source: dict[str, Any]) -> str:
@@ -90,21 +86,20 @@ def read_fasta(path: Path) -> Iterator[tuple[str, str, int]]:
     500,000-record file needs them, so this small reader tracks them.
     """
     header, chunks, start = None, [], 0
-    with open_text(path) as handle:
-        for number, line in enumerate(handle, start=1):
-            line = line.strip()
-            if line.startswith(">"):
-                if header is not None:
-                    yield header, "".join(chunks), start
-                header, chunks, start = line[1:].strip(), [], number
-            elif header is None:
-                if line and not line.startswith(";"):
-                    raise InputError(
-                        f"{path}, line {number}: sequence data before the first '>' header line; "
-                        "is this a FASTA file?"
-                    )
-            else:
-                chunks.append(line)
+    for number, line in text_lines(path):
+        line = line.strip()
+        if line.startswith(">"):
+            if header is not None:
+                yield header, "".join(chunks), start
+            header, chunks, start = line[1:].strip(), [], number
+        elif header is None:
+            if line and not line.startswith(";"):
+                raise InputError(
+                    f"{path}, line {number}: sequence data before the first '>' header line; "
+                    "is this a FASTA file?"
+                )
+        else:
+            chunks.append(line)
     if header is None:
         raise InputError(f"{path}: no FASTA header line ('>id ...') found; is the file empty?")
     yield header, "".join(chunks), start
@@ -118,15 +113,18 @@ def fasta_records(path: Path, source: dict[str, Any], labels: dict[str, Any]) ->
         if not record_id:
             raise InputError(f"{where}: header line '>' has no identifier")
         label, metadata = None, dict(source.get("metadata", {}))
+        record = Record(record_id, sequence, label, source["name"], where, metadata)
         if regex is not None:
             match = regex.search(header)
+            record.why_no_label = f"{NO_LABEL}: the header does not match labels.regex"
             if match:
                 groups = {k: v for k, v in match.groupdict().items() if v is not None}
-                label = groups.pop("label", None)
+                record.label = groups.pop("label", None)
                 metadata.update(groups)
+                record.why_no_label = f"{NO_LABEL}: the 'label' group of labels.regex is empty"
         elif labels["from"] == "source":
-            label = source["label"]
-        yield Record(record_id, sequence, label, source["name"], where, metadata)
+            record.label = source["label"]
+        yield record
 
 
 def table_records(
@@ -137,20 +135,14 @@ def table_records(
     metadata_columns: list[str],
 ) -> Iterator[Record]:
     """Rows of a CSV/TSV; line numbers count the header and skipped lines."""
-    with open_text(path) as handle:
-        try:
-            table = pd.read_csv(
-                handle,
-                sep="," if fmt == "csv" else "\t",
-                dtype=str,
-                keep_default_na=False,
-                skiprows=source["skip_lines"],
-                header=0 if source["header"] else None,
-                names=None if source["header"] else source["columns"],
-                skipinitialspace=True,
-            )
-        except (pd.errors.ParserError, ValueError) as error:
-            raise InputError(f"{path}: cannot read as {fmt.upper()}: {error}") from None
+    table = read_table(
+        path,
+        fmt,
+        skiprows=source["skip_lines"],
+        header=0 if source["header"] else None,
+        names=None if source["header"] else source["columns"],
+        skipinitialspace=True,
+    )
     needed = [source["sequence_column"], *metadata_columns]
     if "id_column" in source:
         needed.append(source["id_column"])
@@ -189,13 +181,26 @@ def table_records(
         )
 
 
+def read_table(path: Path, fmt: str, **options: Any) -> pd.DataFrame:
+    """A CSV/TSV with every value as text; an unreadable file names file and line."""
+    refuse_binary(path)
+    try:
+        with open_text(path) as handle:
+            sep = "," if fmt == "csv" else "\t"
+            return pd.read_csv(handle, sep=sep, dtype=str, keep_default_na=False, **options)
+    except (*GZIP_ERRORS, UnicodeDecodeError) as error:
+        locate_unreadable(path)  # raises with the line
+        raise InputError(f"{path}: cannot read as {fmt.upper()}: {error}") from None
+    except (pd.errors.ParserError, ValueError) as error:
+        raise InputError(f"{path}: cannot read as {fmt.upper()}: {error}") from None
+
+
 def side_table_labels(labels: dict[str, Any]) -> dict[str, str]:
     path = Path(labels["table"])
     if not path.is_file():
         raise InputError(f"labels.table: file '{path}' does not exist")
-    sep = "\t" if path.name.lower().removesuffix(".gz").endswith(".tsv") else ","
-    with open_text(path) as handle:
-        table = pd.read_csv(handle, sep=sep, dtype=str, keep_default_na=False)
+    fmt = "tsv" if path.name.lower().removesuffix(".gz").endswith(".tsv") else "csv"
+    table = read_table(path, fmt)
     for key in ("table_id_column", "table_label_column"):
         if labels[key] not in table.columns:
             raise InputError(
@@ -214,19 +219,45 @@ def side_table_labels(labels: dict[str, Any]) -> dict[str, str]:
 def read_records(provenance: dict[str, Any], dataset: dict[str, Any]) -> Iterator[Record]:
     """All records of all sources, in source order, labels as written in the files."""
     labels = dataset["labels"]
-    side = side_table_labels(labels) if labels["from"] == "table" else None
+    side = None
+    if labels["from"] == "table":
+        verify_unchanged(Path(labels["table"]), provenance.get("label_table"))
+        side = side_table_labels(labels)
     by_name = {s["name"]: s for s in dataset["sources"]}
     for entry in provenance["sources"]:
         source, path = by_name[entry["name"]], Path(entry["path"])
+        verify_unchanged(path, entry)
         fmt = file_format(path, source)
         if fmt == "fasta":
             records = fasta_records(path, source, labels)
         else:
             records = table_records(path, fmt, source, labels, dataset["metadata"]["columns"])
+        refuse_binary(path)
         for record in records:
             if side is not None:
                 record.label = side.get(record.id)
+                record.why_no_label = f"{NO_LABEL}: id '{record.id}' is not in labels.table"
             yield record
+
+
+def verify_unchanged(path: Path, entry: dict[str, Any] | None) -> None:
+    """The file must still be the one fetch recorded (Tip 4): a local source edited after
+    fetch ran would otherwise be read without provenance saying so."""
+    recorded = entry and entry.get("member_sha256", entry.get("sha256"))  # member: extracted
+    if not recorded:
+        raise InputError(
+            f"{path}: provenance.json records no SHA-256 for it (written by an older fetch); "
+            "rerun fetch: snakemake --forcerun fetch"
+        )
+    if not path.is_file():
+        raise InputError(f"{path}: the file fetch recorded is gone; rerun fetch")
+    now = sha256_of(path)
+    if now != recorded:
+        raise InputError(
+            f"{path} changed after fetch recorded it (provenance.json: sha256 {recorded}, "
+            f"now {now}). Rerun fetch so provenance records the new file: "
+            "snakemake --forcerun fetch (then curate and what follows rerun too)."
+        )
 
 
 def normalise(sequence: str) -> str:
@@ -243,8 +274,15 @@ def invalid_reason(
     bad = sorted(set(record.sequence) - alphabet)
     if bad:
         return "invalid_alphabet", f"characters not in the alphabet: {''.join(bad)}"
-    if not record.label:
-        return "missing_label", "no label could be read for this record"
+    if record.label is None:
+        return "missing_label", record.why_no_label
+    if record.label.strip().lower() in MISSING_LABELS:
+        shown = (
+            f"label '{record.label}' is a missing-value marker (NA, NaN, None, null...)"
+            if record.label
+            else "label is empty"
+        )
+        return "missing_label", f"{NO_LABEL}: the {shown}"
     if record.id in seen_ids:
         return "duplicate_id", f"id '{record.id}' appears earlier in the input"
     return None
@@ -278,7 +316,7 @@ def curate(
     for record in read_records(provenance, dataset):
         read_per_source[record.source] += 1
         record.sequence = normalise(record.sequence)
-        if record.label is not None:
+        if record.label is not None:  # renamed first: labels.names may give 'NA' a meaning
             record.label = names.get(record.label, record.label)
         problem = invalid_reason(record, alphabet, seen_ids)
         if problem:
@@ -293,14 +331,14 @@ def curate(
             continue
         seen_ids.add(record.id)
         kept.append(record)
-    table = _as_table(kept, dataset)
+    table = _as_table(kept, dataset, ledger)
     table = _drop_duplicates(table, ledger)
-    _check_classes(table, curate_config["min_per_class"], dataset)
+    _check_classes(table, curate_config["min_per_class"], dataset, ledger)
     summary = _summary(read_per_source, table, ledger, dataset)
     return table, ledger.table(), summary
 
 
-def _as_table(records: list[Record], dataset: dict[str, Any]) -> pd.DataFrame:
+def _as_table(records: list[Record], dataset: dict[str, Any], ledger: Ledger) -> pd.DataFrame:
     table = pd.DataFrame(
         [
             {"id": r.id, "sequence": r.sequence, "label": r.label, "source": r.source, **r.metadata}
@@ -310,6 +348,7 @@ def _as_table(records: list[Record], dataset: dict[str, Any]) -> pd.DataFrame:
     if table.empty:
         raise InputError(
             f"dataset '{dataset['name']}': no usable records were read from its sources"
+            f"{_what_was_dropped(ledger)}"
         )
     for column, mapping in dataset["metadata"]["from_label"].items():
         table[column] = table["label"].map(mapping).fillna("unknown")
@@ -338,13 +377,37 @@ def _drop_duplicates(table: pd.DataFrame, ledger: Ledger) -> pd.DataFrame:
     return table[table["id"] == first].reset_index(drop=True)
 
 
-def _check_classes(table: pd.DataFrame, minimum: int, dataset: dict[str, Any]) -> None:
+def _what_was_dropped(ledger: Ledger) -> str:
+    """'; 12 records dropped (10 label_conflict, 2 invalid_alphabet; first: ...)' or ''."""
+    dropped = ledger.table()
+    if dropped.empty:
+        return ""
+    reasons = ", ".join(f"{n} {reason}" for reason, n in dropped["reason"].value_counts().items())
+    first = dropped.iloc[0]
+    return (
+        f"; {len(dropped)} record(s) dropped ({reasons}; first: '{first['id']}', "
+        f"{first['detail']})"
+    )
+
+
+def _check_classes(
+    table: pd.DataFrame, minimum: int, dataset: dict[str, Any], ledger: Ledger
+) -> None:
     counts = table["label"].value_counts()
-    if len(counts) < 2:
+    reasons = set(ledger.table()["reason"])
+    if table.empty and reasons == {"label_conflict"}:
         raise InputError(
-            f"dataset '{dataset['name']}': only one class after curation "
-            f"({', '.join(counts.index)}); "
-            "a classifier needs at least two. Check the labels section of the dataset file."
+            f"dataset '{dataset['name']}': every record was a label conflict (the same "
+            f"sequence under two labels), so nothing is left to learn{_what_was_dropped(ledger)}."
+            " Check how the labels section of the dataset file assigns labels (the same file "
+            "given as two sources?)."
+        )
+    if len(counts) < 2:
+        shown = ", ".join(f"'{label}'" for label in counts.index) or "none"
+        raise InputError(
+            f"dataset '{dataset['name']}': only one class after curation ({shown})"
+            f"{_what_was_dropped(ledger)}; a classifier needs at least two. Check the labels "
+            "section of the dataset file."
         )
     small = counts[counts < minimum]
     if not small.empty:

@@ -18,6 +18,8 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.preprocessing import OneHotEncoder, normalize
 
+from deeprules.io import InputError
+
 # modlAMP knows only the 20 standard amino acids; ambiguity codes (B, Z, X, J)
 # and the rare U and O are left out of descriptor calculations.
 STANDARD_AMINO_ACIDS = frozenset("ACDEFGHIKLMNPQRSTVWY")
@@ -50,6 +52,15 @@ class KmerFrequencies(TransformerMixin, BaseEstimator):
         self.sizes = sizes
 
     def fit(self, sequences, y=None):
+        sequences = list(sequences)
+        longest = max(map(len, sequences), default=0)
+        too_long = [k for k in self.sizes if k > longest]
+        if too_long:
+            raise InputError(
+                f"k-mer size(s) {too_long}: the longest training sequence has {longest} "
+                "residue(s), so no such k-mer can be counted. Remove them from "
+                "baselines.kmer_sizes in config/config.yaml, or use longer sequences."
+            )
         self.vectorizers_ = [
             CountVectorizer(
                 analyzer="char", ngram_range=(k, k), lowercase=False, dtype=np.float64

@@ -36,6 +36,9 @@ from deeprules.rule import Job
 log = logging.getLogger("deeprules.fetch")
 
 REMOTE_KINDS = {"url", "zenodo", "uniprot", "ena", "ncbi"}
+# What a remote source or endpoint may be: urllib also opens file:// and data: URLs,
+# which would read the local disk under a remote source's name (local files: kind local).
+REMOTE_SCHEMES = ("http://", "https://", "ftp://")
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".zip")
 TRANSIENT_HTTP = {408, 429, 500, 502, 503, 504}
 RESPONSE_HEADERS = {
@@ -69,6 +72,11 @@ class Downloader:
         A partial file survives a transient error as `<dest>.part` and the next
         attempt asks only for the missing bytes when the server accepts ranges.
         """
+        if not url.lower().startswith(REMOTE_SCHEMES):
+            raise FetchError(
+                f"{url}: only http, https and ftp addresses are fetched; a file on this "
+                "machine is a source of kind local (path: ...)"
+            )
         part = dest.with_name(dest.name + ".part")
         dest.parent.mkdir(parents=True, exist_ok=True)
         for attempt in range(self.retries + 1):
@@ -143,14 +151,26 @@ def _expected_total(response: Any, already: int) -> int | None:
 def run(job: Job) -> None:
     """Rule fetch: every source into the `files` folder, and provenance.json."""
     fetch_dataset(
-        job.dataset, job.settings["fetch"], job.outputs["files"], job.outputs["provenance"]
+        job.dataset,
+        job.settings["fetch"],
+        job.outputs["files"],
+        job.outputs["provenance"],
+        job.settings.get("label_table"),  # set only for labels.from: table
     )
 
 
 def fetch_dataset(
-    dataset: dict[str, Any], fetch_config: dict[str, Any], outdir: Path, provenance: Path
+    dataset: dict[str, Any],
+    fetch_config: dict[str, Any],
+    outdir: Path,
+    provenance: Path,
+    label_table: str | None = None,
 ) -> dict[str, Any]:
-    """Fetch all sources of a dataset into `outdir` and write provenance.json."""
+    """Fetch all sources of a dataset into `outdir` and write provenance.json.
+
+    Local files (sources of kind local, the labels side table) are read where they
+    are; their SHA-256 is recorded so that curate can refuse a file changed since.
+    """
     downloader = Downloader(
         retries=fetch_config["retries"],
         backoff_seconds=fetch_config["backoff_seconds"],
@@ -168,12 +188,19 @@ def fetch_dataset(
     summary = {
         "dataset": dataset["name"],
         "sources": records,
+        **({"label_table": _label_table(Path(label_table))} if label_table else {}),
         "allow_unpinned": dataset["allow_unpinned"],
         "tools": tool_versions(),
         "workflow": {"version": __version__, "git_commit": git_commit()},
     }
     write_json(provenance, summary)
     return summary
+
+
+def _label_table(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise FetchError(f"labels.table: file '{path}' does not exist")
+    return {"path": str(path), "local_path": str(path.resolve()), "sha256": sha256_of(path)}
 
 
 def _refuse_unpinned(source: dict[str, Any], dataset: dict[str, Any]) -> None:
@@ -256,6 +283,12 @@ def _fetch_zenodo(
     url = entry.get("links", {}).get("self") or (
         f"{base.rstrip('/')}/records/{source['record']}/files/{quote(source['file'])}?download=1"
     )
+    if not url.lower().startswith(REMOTE_SCHEMES):
+        raise FetchError(
+            f"source '{source['name']}': Zenodo record {source['record']} gives '{url}' as the "
+            f"address of '{source['file']}'; only http, https or ftp addresses are fetched. "
+            "Check fetch.endpoints.zenodo (a mirror?)."
+        )
     path = folder / source["file"]
     headers = downloader.fetch(url, path)
     (folder / ".zenodo_record.json").unlink()
@@ -358,6 +391,12 @@ def extract_member(archive: Path, member: str, target: Path) -> Path:
         shutil.rmtree(target)
         raise FetchError(f"{archive.name}: damaged archive: {error}") from None
     path = target / member
+    if not path.resolve().is_relative_to(target.resolve()):
+        shutil.rmtree(target)
+        raise FetchError(
+            f"{archive.name}: member '{member}' points outside the archive; give the path of "
+            "a file inside it (as 'tar -tf' or 'unzip -l' lists it)"
+        )
     if not path.is_file():
         raise FetchError(f"{archive.name}: has no member '{member}'")
     return path

@@ -5,11 +5,23 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 
-from deeprules.config import STAGE_SETTINGS, load_datasets, validate_run_config
+from deeprules.config import (
+    STAGE_SETTINGS,
+    config_layers,
+    load_datasets,
+    validate_run_config,
+)
+from deeprules.failures import failure_summary
 from deeprules.io import InputError
 
 try:
-    validate_run_config(config)
+    # the files (and --config values) Snakemake merged, so an error names the right one
+    LAYERS = config_layers(
+        workflow.configfiles,
+        workflow.overwrite_configfiles,
+        workflow.config_settings.config,
+    )
+    validate_run_config(config, layers=LAYERS)
     DATASETS = load_datasets(config)
 except InputError as error:
     raise WorkflowError(str(error)) from None
@@ -19,12 +31,42 @@ wildcard_constraints:
     dataset="|".join(DATASETS),
 
 
+onerror:
+    # the profiles keep going past a failed dataset; name every failed one last
+    print(failure_summary(log, list(DATASETS)), file=sys.stderr)
+
+
 def stage_settings(stage):
     """The rule's `params.settings`: exactly what the stage reads, built by
     deeprules.config from the validated config and dataset file. A change of any of
     it reruns the rule (and what depends on it); nothing else does."""
     build = STAGE_SETTINGS[stage]
     return lambda wildcards: build(config, DATASETS[wildcards.dataset])
+
+
+# Datasets with `sensitive: true` (Tip 10). Snakemake's report registers outputs for
+# every dataset alike, so one sensitive dataset keeps them out for the whole run.
+SENSITIVE = sorted(name for name, dataset in DATASETS.items() if dataset["sensitive"])
+
+
+def shareable(path, **report_options):
+    """An output showing sequences, weights, filters or per-sequence values: registered
+    for Snakemake's report unless a dataset of the run is sensitive (then only kept in
+    results/; deeprules.report.sensitive lists them on the reviewer's page)."""
+    return path if SENSITIVE else report(path, **report_options)
+
+
+def local_files(wildcards):
+    """The files a dataset reads where they are (kind: local sources, its labels.table):
+    inputs of fetch, so that editing one reruns fetch and every stage after it, and a
+    missing one stops the run before any job."""
+    dataset = DATASETS[wildcards.dataset]
+    files = [
+        source["path"] for source in dataset["sources"] if source["kind"] == "local"
+    ]
+    if dataset["labels"]["from"] == "table":
+        files.append(dataset["labels"]["table"])
+    return files
 
 
 def cnn_gpus(wildcards):

@@ -1,4 +1,6 @@
 rule fetch:
+    input:
+        local=local_files,
     output:
         files=directory("results/{dataset}/fetch/files"),
         provenance="results/{dataset}/fetch/provenance.json",

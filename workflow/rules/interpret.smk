@@ -1,5 +1,6 @@
 # Interpret: what drives the predictions (Tip 8), on the tune partition only;
-# test.tsv is never an input here.
+# test.tsv is never an input here. Weights, filters and example sequences are
+# `shareable`: not in Snakemake's report when a dataset is sensitive (Tip 10).
 
 
 rule interpret:
@@ -11,28 +12,28 @@ rule interpret:
         cnn_summary="results/{dataset}/cnn/summary.json",
     output:
         summary="results/{dataset}/interpret/summary.json",
-        importance=report(
+        importance=shareable(
             "results/{dataset}/interpret/baseline_importance.tsv",
             category="Interpret",
             caption="../report/interpret_importance_table.rst",
         ),
-        importance_plot=report(
+        importance_plot=shareable(
             "results/{dataset}/interpret/baseline_importance.png",
             category="Interpret",
             caption="../report/interpret_importance.rst",
         ),
         attributions="results/{dataset}/interpret/attributions.tsv",
-        attributions_plot=report(
+        attributions_plot=shareable(
             "results/{dataset}/interpret/attributions.png",
             category="Interpret",
             caption="../report/interpret_attributions.rst",
         ),
-        filters=report(
+        filters=shareable(
             "results/{dataset}/interpret/filters.tsv",
             category="Interpret",
             caption="../report/interpret_filters.rst",
         ),
-        filter_logos=report(
+        filter_logos=shareable(
             "results/{dataset}/interpret/filter_logos.png",
             category="Interpret",
             caption="../report/interpret_filter_logos.rst",

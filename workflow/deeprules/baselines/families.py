@@ -97,12 +97,13 @@ def logistic_regression(params: dict[str, Any], context: FitContext) -> Logistic
 
 
 def random_forest(params: dict[str, Any], context: FitContext) -> RandomForestClassifier:
+    """Class weights go to fit() as sample weights (the same numbers): scikit-learn 1.9's
+    forest refuses class_weight='balanced' for labels that read as integers ('0', '1')."""
     return RandomForestClassifier(
         n_estimators=params["n_estimators"],
         max_depth=params["max_depth"],
         min_samples_leaf=params["min_samples_leaf"],
         max_features=params["max_features"],
-        class_weight=context.class_weight,
         n_jobs=context.threads,
         random_state=context.seed,
     )
@@ -175,6 +176,7 @@ REGISTRY: dict[str, Family] = {
             "random_forest",
             "random forest of decision trees on the raw features",
             random_forest,
+            weighted_by_sample=True,
             serial_predict=True,
         ),
         Family(

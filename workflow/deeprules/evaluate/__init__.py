@@ -11,7 +11,8 @@ One module per job:
 - panel: the metric panel on weighted samples (point estimate and bootstrap alike)
 - bootstrap: stratified resamples and percentile intervals
 - thresholds: decisions made on tune (decision thresholds, the best baseline)
-- access: the test-access ledger (one look at test)
+- access: the test-access ledger (one look at test), keyed by the test partition's content
+- fingerprint: what identifies a model there (what decides its predictions)
 - models: the other stages' final models and their train/tune predictions
 - comparisons: paired comparisons of the CNN with the best baseline and the controls
 - overfitting: the train / tune / test gap
@@ -21,7 +22,8 @@ One module per job:
 - stage: `run(job)`, the order in which all of this happens
 """
 
-from deeprules.evaluate.access import TestReuseRefused, model_fingerprint
+from deeprules.evaluate.access import TestReuseRefused
+from deeprules.evaluate.fingerprint import model_fingerprint
 from deeprules.evaluate.models import baseline_role
 from deeprules.evaluate.stage import run
 

@@ -1,27 +1,38 @@
 """The single look at the test partition: the access ledger (Tip 7).
 
-The ledger lives in results/<dataset>/evaluate_access/test_access.json, beside
-the evaluate folder but outside the rule's outputs (see record_test_access for
-why); it is keyed by the content of the test file and of every model.
+"The data used for testing should be locked away and used only once": a user
+must be able to rely on that without reading the code, so the ledger is keyed
+by what is being protected, not by file names:
+
+- one ledger per test partition CONTENT (SHA-256 of its sorted ids and
+  sequences), `<evaluate.ledger_dir>/<that hash>.json`, by default
+  `.deeprules/test_access/` in the working directory: outside results/, so
+  deleting results/, `make clean`, renaming or copying the dataset file, or
+  rerunning does not reset the count;
+- every model by a fingerprint of what decides its predictions
+  (deeprules.evaluate.fingerprint), so an identical retrain is the same model;
+- append-only: an access, once written, is never changed or removed, and the
+  file is left read-only so an editor warns before changing it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import fcntl
 import hashlib
 import logging
-import zipfile
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
+from deeprules.evaluate.fingerprint import model_fingerprint
 from deeprules.io import InputError, read_json, sha256_of, write_json
 
 log = logging.getLogger("deeprules.evaluate")
-
-
-def access_ledger_path(metrics_path: Path) -> Path:
-    """results/<dataset>/evaluate_access/test_access.json for results/<dataset>/evaluate/..."""
-    return Path(metrics_path).parent.parent / "evaluate_access" / "test_access.json"
 
 
 class TestReuseRefused(InputError):
@@ -30,91 +41,133 @@ class TestReuseRefused(InputError):
     __test__ = False  # not a pytest test class, despite the name
 
 
-def model_fingerprint(path: Path) -> str:
-    """What identifies a model's content, for deciding whether it was scored before.
+def partition_content_hash(test_path: Path) -> str:
+    """SHA-256 of the test partition's sorted (id, sequence) pairs: the same test set under
+    another file name, dataset name, column order or row order has the same hash."""
+    table = pd.read_csv(
+        test_path, sep="\t", dtype=str, keep_default_na=False, usecols=["id", "sequence"]
+    )
+    digest = hashlib.sha256()
+    for record_id, sequence in sorted(zip(table["id"], table["sequence"], strict=True)):
+        digest.update(f"{record_id}\t{sequence}\n".encode())
+    return digest.hexdigest()
 
-    A .keras file is a zip whose metadata.json holds the save date, so saving
-    the same weights twice gives two file hashes; its fingerprint hashes the
-    other members instead. Every other file is fingerprinted by its sha256.
-    """
-    if path.suffix == ".keras" and zipfile.is_zipfile(path):
-        digest = hashlib.sha256()
-        with zipfile.ZipFile(path) as archive:
-            for name in sorted(archive.namelist()):
-                if name != "metadata.json":
-                    digest.update(name.encode() + b"\0" + archive.read(name))
-        return digest.hexdigest()
-    return sha256_of(path)
+
+def ledger_path(ledger_dir: Path, content_hash: str) -> Path:
+    return Path(ledger_dir) / f"{content_hash}.json"
 
 
 def record_test_access(
-    ledger_path: Path,
+    ledger_dir: Path,
+    dataset: str,
     test_path: Path,
-    model_files: dict[str, Path],
+    models: dict[str, tuple[Path, dict[str, Any]]],
     allow_reuse: bool,
     now: datetime.datetime | None = None,
 ) -> dict[str, Any]:
-    """Check the access ledger, then write this access into it, BEFORE the test file is read.
+    """Check the ledger of this test partition, then append this access, BEFORE test is read.
 
-    Why a ledger outside the rule's outputs: Snakemake deletes a job's declared
-    outputs before running it (and again if it fails), so a record kept only in
-    results/<dataset>/evaluate/ would be gone exactly when it is needed, on the
-    rerun. The ledger therefore lives in results/<dataset>/evaluate_access/,
-    which no rule declares; Snakemake never touches it, and
-    `--delete-all-output` leaves it too. The rule's declared test_access.json is
-    a copy written at the end, for the report. (The rule flags its outputs
-    update(), so Snakemake restores the previous results when a refusal fails
-    the job.)
+    `models` maps a model's name to its file and what its scorer reads besides
+    the file (cnn/summary.json for the CNN, {} otherwise).
 
-    Rules: the first evaluation is access 1. Re-running with exactly the models
-    and test file of an earlier access reveals nothing new (same numbers), so it
-    is allowed and not counted. Any other model set (a model added, removed or
-    changed), or a changed test file, is refused with TestReuseRefused — before
-    anything is written — unless `allow_reuse`; then it becomes the next access.
-    The access is recorded before test labels are read, so a run that crashes
-    half-way still counts as a look.
+    Rules: the first evaluation is access 1. Scoring exactly the models of an
+    earlier access again (same names, same fingerprints) reveals nothing new,
+    so it is allowed and not counted. Any other model set (a model added,
+    removed or changed) is refused with TestReuseRefused, before anything is
+    written, unless `allow_reuse`; then it becomes the next access. The access
+    is recorded before test labels are read, so a run that crashes half-way
+    still counts as a look.
     """
-    test_sha256 = sha256_of(test_path)
-    models = {
-        name: {"file": str(path), "sha256": sha256_of(path), "fingerprint": model_fingerprint(path)}
-        for name, path in sorted(model_files.items())
-    }
-    ledger = read_json(ledger_path) if ledger_path.exists() else {"accesses": []}
-    ledger.pop("schema_version", None)
-    wanted = _access_key(test_sha256, models)
-    for access in ledger["accesses"]:
-        if _access_key(access["test_sha256"], access["models"]) == wanted:
-            log.info("same models and test file as access %d: not a new look", access["access"])
-            return {**ledger, "current_access": access["access"]}
-    if ledger["accesses"] and not allow_reuse:
-        raise TestReuseRefused(_refusal(ledger, ledger_path, test_path, test_sha256, models))
-    number = len(ledger["accesses"]) + 1
-    now = now or datetime.datetime.now(datetime.UTC)
-    ledger["accesses"].append(
-        {
-            "access": number,
-            "utc": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "test_file": str(test_path),
-            "test_sha256": test_sha256,
-            "models": models,
-            "allow_reuse": allow_reuse,
+    content = partition_content_hash(test_path)
+    path = ledger_path(ledger_dir, content)
+    scored = {
+        name: {
+            "file": str(file),
+            "sha256": sha256_of(file),
+            "fingerprint": model_fingerprint(file, scoring),
         }
+        for name, (file, scoring) in sorted(models.items())
+    }
+    with _locked(path):
+        ledger = _read_ledger(path, content)
+        for access in ledger["accesses"]:
+            if _same_models(access["models"], scored):
+                log.info("same models as access %d of %s: not a new look", access["access"], path)
+                return _result(ledger, path, access["access"])
+        if ledger["accesses"] and not allow_reuse:
+            raise TestReuseRefused(_refusal(ledger, path, test_path, scored))
+        number = len(ledger["accesses"]) + 1
+        now = now or datetime.datetime.now(datetime.UTC)
+        ledger["accesses"].append(
+            {
+                "access": number,
+                "utc": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "dataset": dataset,
+                "test_file": str(test_path),
+                "test_sha256": sha256_of(test_path),
+                "models": scored,
+                "allow_reuse": allow_reuse,
+            }
+        )
+        ledger["access_count"] = number
+        _append(path, ledger)
+    log.info("test partition access %d recorded in %s", number, path)
+    return _result(ledger, path, number)
+
+
+def _result(ledger: dict[str, Any], path: Path, current: int) -> dict[str, Any]:
+    return {**ledger, "current_access": current, "ledger": str(path)}
+
+
+def _same_models(before: dict[str, dict[str, str]], now: dict[str, dict[str, str]]) -> bool:
+    """The same names, each with the same fingerprint or the very same file bytes."""
+    return set(before) == set(now) and all(
+        before[n]["fingerprint"] == now[n]["fingerprint"] or before[n]["sha256"] == now[n]["sha256"]
+        for n in now
     )
-    ledger.update(access_count=number, current_access=number)
-    write_json(ledger_path, ledger)
-    log.info("test partition access %d recorded in %s", number, ledger_path)
-    return {**ledger, "current_access": number}
 
 
-def _access_key(test_sha256: str, models: dict[str, dict[str, str]]) -> tuple:
-    return test_sha256, tuple(sorted((name, m["fingerprint"]) for name, m in models.items()))
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """One evaluation at a time per test partition: two datasets with the same test set,
+    run in parallel, must not both count as the first look."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.parent / ".lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _read_ledger(path: Path, content: str) -> dict[str, Any]:
+    if not path.exists():
+        return {"test_content_sha256": content, "accesses": []}
+    ledger = read_json(path)
+    ledger.pop("schema_version", None)
+    if ledger.get("test_content_sha256") != content or not isinstance(ledger.get("accesses"), list):
+        raise InputError(
+            f"{path}: not the access ledger of this test partition (expected key "
+            f"'test_content_sha256': {content}); it was edited or replaced. Restore it from a "
+            "backup; deleting it would reset the count of looks at this test set."
+        )
+    return ledger
+
+
+def _append(path: Path, ledger: dict[str, Any]) -> None:
+    """Write the ledger with one more access; earlier accesses must be unchanged."""
+    if path.exists():
+        before = read_json(path)["accesses"]
+        if ledger["accesses"][: len(before)] != before:
+            raise InputError(f"{path}: changed while this evaluation ran; run evaluate again")
+    write_json(path, ledger)
+    os.chmod(path, 0o444)
 
 
 def _refusal(
     ledger: dict[str, Any],
-    ledger_path: Path,
+    path: Path,
     test_path: Path,
-    test_sha256: str,
     models: dict[str, dict[str, str]],
 ) -> str:
     """Say what changed since the last look and how to proceed."""
@@ -127,15 +180,15 @@ def _refusal(
         "changed: " + ", ".join(sorted(n for n in set(now) & set(before) if now[n] != before[n]))
         if any(now[n] != before[n] for n in set(now) & set(before))
         else "",
-        "the test file itself changed" if last["test_sha256"] != test_sha256 else "",
     ]
+    datasets = sorted({access.get("dataset", "?") for access in ledger["accesses"]})
     return (
-        f"refusing to open the test partition {test_path} again: it was already used "
-        f"{len(ledger['accesses'])} time(s), last on {last['utc']} (access {last['access']}), "
-        f"and this run would score a different set of models "
-        f"({'; '.join(c for c in changes if c)}). Each look at the test set with new models "
-        "leaks test information into model choice (Tip 7). If this evaluation is intended "
-        "(e.g. after fixing a bug), set 'evaluate: allow_reuse: true' in config/config.yaml; "
-        f"the access count then goes up and the report shows it. Ledger: {ledger_path}. "
-        "Nothing was written."
+        f"refusing to open the test partition {test_path} again: the same test sequences "
+        f"(dataset(s) {', '.join(datasets)}) were already used {len(ledger['accesses'])} "
+        f"time(s), last on {last['utc']} (access {last['access']}), and this run would score "
+        f"a different set of models ({'; '.join(c for c in changes if c)}). Each look at the "
+        "test set with new models leaks test information into model choice (Tip 7). If this "
+        "evaluation is intended (e.g. after fixing a bug), set 'evaluate: allow_reuse: true' "
+        "in config/config.yaml; the access count then goes up and the report shows it. "
+        f"Ledger: {path}. Nothing was written."
     )

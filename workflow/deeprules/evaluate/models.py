@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import joblib
 import numpy as np
@@ -30,13 +31,16 @@ class FinalModel:
 
     role: 'baseline' (a tuned family), 'control' (majority, shuffled labels,
     trivial features) or 'cnn'. `probabilities(sequences)` returns a table with
-    one column per class name.
+    one column per class name. `scoring` is what the scorer reads besides the
+    file (cnn/summary.json for the CNN): part of the model's fingerprint in the
+    test-access ledger.
     """
 
     name: str
     role: str
     path: Path
     probabilities: Callable[[list[str]], pd.DataFrame] = field(repr=False)
+    scoring: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
 def baseline_role(row: pd.Series) -> str:
@@ -94,7 +98,7 @@ def cnn_model(model_path: Path, summary_path: Path) -> FinalModel:
 
         return pd.DataFrame(predict_proba(model_path, sequences, summary), columns=classes)
 
-    return FinalModel("cnn", ROLE_CNN, model_path, probabilities)
+    return FinalModel("cnn", ROLE_CNN, model_path, probabilities, scoring=summary)
 
 
 def read_stage_predictions(paths: Iterable[Path], classes: Classes) -> pd.DataFrame:

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from deeprules.contracts import Classes, read_classes, read_partition
-from deeprules.evaluate.access import access_ledger_path, record_test_access
+from deeprules.evaluate.access import record_test_access
 from deeprules.evaluate.bootstrap import TestScores, score_with_intervals
 from deeprules.evaluate.comparisons import comparisons
 from deeprules.evaluate.failure_domains import (
@@ -69,11 +69,11 @@ def evaluate_test_partition(
     roles = {m.name: m.role for m in models}
     decisions = decide_on_tune(stage_predictions, roles, classes, settings)
 
-    ledger_path = access_ledger_path(job.outputs["metrics"])
     ledger = record_test_access(
-        ledger_path,
+        settings["ledger_dir"],
+        job.dataset["name"],
         job.inputs["test"],
-        {m.name: m.path for m in models},
+        {m.name: (m.path, m.scoring) for m in models},
         settings["allow_reuse"],
     )
     test = read_partition(job.inputs["test"], "test")
@@ -88,7 +88,7 @@ def evaluate_test_partition(
     access = {
         "access": ledger["current_access"],
         "access_count": ledger["access_count"],
-        "ledger": str(ledger_path),
+        "ledger": ledger["ledger"],
     }
     summary = metrics_summary(
         job.dataset["name"], classes, models, decisions, scores, findings, settings, seed, access

@@ -116,7 +116,9 @@ def _ethics_and_caveats(stages: Stages, dataset: dict[str, Any]) -> list[str]:
     if dataset["sensitive"]:
         lines.append(
             "**Sensitive data: the model weights and per-sequence predictions must not be "
-            "shared outside this project's results folder.**"
+            "shared outside this project's results folder.** This card and the report leave "
+            "out every figure or table showing sequences, weights, filters or per-sequence "
+            "values (the report lists them)."
         )
     for entry in dataset["ethics"]:
         lines.append(

@@ -238,7 +238,7 @@ def tip7(stages: Stages, dataset: dict[str, Any]) -> dict[str, Any]:
     return _tip(
         7,
         status,
-        f"{split['method']} split; test partition opened once",
+        f"{split['method']} split; {times_opened(access)}",
         "; ".join(parts),
         numbers=tip7_numbers(split, ev, shuffled),
     )
@@ -256,6 +256,11 @@ def tip7_numbers(
         "shuffled_control": {k: val for k, val in (shuffled or {}).items() if k != "text"},
         "median_lengths": median_lengths(split),
     }
+
+
+def times_opened(count: int) -> str:
+    """The access count from the ledger (evaluate.ledger_dir), never a fixed 'once'."""
+    return "test partition opened once" if count == 1 else f"test partition opened {count} times"
 
 
 def length_shift(split: dict[str, Any]) -> str:

@@ -24,6 +24,7 @@ from deeprules.report.provenance import provenance_section
 from deeprules.report.reforms import Evidence, reforms
 from deeprules.report.scorecard import scorecard
 from deeprules.report.summary import dataset_row
+from deeprules.report.sensitive import shown_figures, withheld
 from deeprules.rule import Job
 
 log = logging.getLogger("deeprules.report")
@@ -63,8 +64,9 @@ def run(job: Job) -> None:
             "reforms": checklist,
             "ethics": dataset["ethics"],
             "sensitive": dataset["sensitive"],
+            "withheld": withheld(dataset["sensitive"]),
             "provenance": provenance,
-            "figures": figures(job.inputs["figures"]),
+            "figures": figures(shown_figures(job.inputs["figures"], dataset["sensitive"])),
         },
         out["html"],
     )

@@ -1,8 +1,18 @@
 # deeprules: the Ten Quick Tips for Deep Learning in Biology as a workflow.
 # Stages, the files between them and where each concern lives: docs/architecture.md.
+import sys
+from pathlib import Path
+
 from snakemake.utils import min_version
 
 min_version("9.0")
+
+# A YAML syntax error in the run config is named with file and line before Snakemake
+# reads it (deeprules.config_checks).
+sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
+from deeprules.config_checks import check_yaml_syntax
+
+check_yaml_syntax(["config/config.yaml"])
 
 
 configfile: "config/config.yaml"

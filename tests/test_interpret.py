@@ -8,7 +8,6 @@ deterministic, on sequences where 'bound' carries TGACTCA at a known place.
 from __future__ import annotations
 
 import json
-import random
 import zipfile
 from pathlib import Path
 

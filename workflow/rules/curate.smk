@@ -3,7 +3,7 @@ rule curate:
         provenance="results/{dataset}/fetch/provenance.json",
     output:
         sequences="results/{dataset}/curate/sequences.tsv",
-        dropped=report(
+        dropped=shareable(
             "results/{dataset}/curate/dropped.tsv",
             category="Curate",
             caption="../report/dropped.rst",

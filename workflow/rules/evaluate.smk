@@ -1,8 +1,8 @@
 # Evaluate: the only rule that reads the test partition (Tips 7 and 9); it scores
 # every final model once.
-# - The access ledger results/{dataset}/evaluate_access/test_access.json is NOT an
-#   output: Snakemake deletes a job's outputs before running it, so a ledger among
-#   them would vanish on exactly the rerun it has to police.
+# - The access ledger ({evaluate.ledger_dir}/<hash of the test partition>.json, outside
+#   results/) is NOT an output: Snakemake deletes a job's outputs before running it,
+#   so a ledger among them would vanish on exactly the rerun it has to police.
 # - Every output is flagged update(): Snakemake then keeps the previous files while
 #   the job runs and restores them if it fails, so a refused second look at test
 #   (a different model set without evaluate.allow_reuse) changes nothing on disk.

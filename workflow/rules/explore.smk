@@ -25,7 +25,7 @@ rule explore:
             category="Explore",
             caption="../report/explore_positions_table.rst",
         ),
-        near_duplicates=report(
+        near_duplicates=shareable(
             "results/{dataset}/explore/near_duplicates.tsv",
             category="Explore",
             caption="../report/explore_near_duplicates.rst",
@@ -50,7 +50,7 @@ rule explore:
             category="Explore",
             caption="../report/explore_composition.rst",
         ),
-        pca_png=report(
+        pca_png=shareable(
             "results/{dataset}/explore/pca.png",
             category="Explore",
             caption="../report/explore_pca.rst",

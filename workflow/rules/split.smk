@@ -10,7 +10,7 @@ rule split:
         tune="results/{dataset}/split/tune.tsv",
         test="results/{dataset}/split/test.tsv",
         assignments="results/{dataset}/split/assignments.tsv",
-        dropped=report(
+        dropped=shareable(
             "results/{dataset}/split/dropped.tsv",
             category="Split",
             caption="../report/split_dropped.rst",

@@ -23,8 +23,8 @@ from deeprules.report.model_card import model_card
 from deeprules.report.provenance import provenance_section
 from deeprules.report.reforms import Evidence, reforms
 from deeprules.report.scorecard import scorecard
-from deeprules.report.summary import dataset_row
 from deeprules.report.sensitive import shown_figures, withheld
+from deeprules.report.summary import dataset_row
 from deeprules.rule import Job
 
 log = logging.getLogger("deeprules.report")

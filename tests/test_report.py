@@ -619,6 +619,7 @@ def test_sensitive_report_withholds_sequences_weights_and_filters_and_says_so(tm
         "metadata_columns": [],
         "records_kept": 10,
         "labels": {"a": 5, "b": 5},
+        "records_read": 10,
         "records_read_per_source": {"s": 10},
         "records_dropped": 0,
         "dropped_per_reason": {},
@@ -648,6 +649,7 @@ def test_sensitive_report_withholds_sequences_weights_and_filters_and_says_so(tm
             "html": out / "report.html",
             "scorecard": out / "scorecard.json",
             "dome": out / "dome.json",
+            "reforms": out / "reforms.json",
             "model_card_md": out / "model_card.md",
             "model_card_html": out / "model_card.html",
         }

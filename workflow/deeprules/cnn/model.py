@@ -123,7 +123,7 @@ def _network(
         x = keras.layers.Conv1D(
             values["filters"],
             values["kernel_size"],
-            dilation_rate=values["dilation"],
+            dilation_rate=block_dilation(values["dilation"], block),
             padding="same",
             activation="relu",
             kernel_regularizer=regularizer,
@@ -159,3 +159,14 @@ def _optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
     if name == "adamw":
         return keras.optimizers.AdamW(learning_rate)
     return keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True)
+
+
+def block_dilation(dilation: int, block: int) -> int:
+    """Dilation rate of convolution block `block` (1-based): dilation ** (block - 1).
+
+    The first block reads contiguous letters (a motif detector: a dilated first
+    convolution cannot see a contiguous motif); each later block spaces its
+    taps `dilation` times wider than the one before, so the receptive field
+    grows geometrically with depth, as in Basenji-style dilated stacks.
+    """
+    return dilation ** (block - 1)

@@ -3,14 +3,15 @@
 Every sequence is random background with one copy of each of two bacterial
 promoter boxes, the -35 box TTGACA and then the -10 box TATAAT. The label is
 the spacing between them, as in sigma-70 promoters: a "promoter" has 15-19
-random bases between the boxes, a "decoy" 5-9 or 25-29. Both classes contain the same motifs, the same number
-of times, in the same order, at random places, so k-mer counts carry no label:
-a k-mer that touches both boxes would need k >= 7 (the smallest spacer is 5
-bases), and the tuned k-mer baselines (k = 1-6 for DNA) stay near chance. A
-convolutional network must see both boxes at once and measure the distance
-between them: its receptive field must span a box, the spacer and the other
-box (6 + 19 + 6 = 31 bases for the longest promoter spacer), more than most
-networks in the default (small) search space see.
+random bases between the boxes, a "decoy" 5-9 or 25-29. Both classes contain
+the same motifs, the same number of times, in the same order, at random
+places, so k-mer counts carry no label: a k-mer that touches both boxes
+would need k >= 7 (the smallest spacer is 5 bases), and the tuned k-mer
+baselines (k = 1-6 for DNA) stay near chance. A convolutional network must
+see both boxes at once and measure the distance between them: its receptive
+field must span a box, the spacer and the other box (6 + 19 + 6 = 31 bases
+for the longest promoter spacer), more than most networks in the default
+(small) search space see.
 """
 
 from __future__ import annotations
@@ -36,7 +37,12 @@ def planted_interaction_table(n: int, seed: int, length: int = 200) -> pd.DataFr
         bases[start : start + len(BOX_35)] = BOX_35
         bases[start + span - len(BOX_10) : start + span] = BOX_10
         rows.append(
-            {"id": f"p{seed}_{index}", "sequence": "".join(bases), "label": label, "source": "planted"}
+            {
+                "id": f"p{seed}_{index}",
+                "sequence": "".join(bases),
+                "label": label,
+                "source": "planted",
+            }
         )
     return pd.DataFrame(rows)
 

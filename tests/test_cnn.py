@@ -21,6 +21,7 @@ from sklearn.metrics import roc_auc_score
 
 from deeprules import cnn, encoding
 from deeprules.cnn.data import encode_partition, input_pipeline, load_partitions
+from deeprules.cnn.growth import search_in_rounds
 from deeprules.cnn.job import (
     child_environment,
     configure_tensorflow,
@@ -412,7 +413,7 @@ def test_bayesian_and_random_search_run_exactly_the_budget(tmp_path, tuner):
         tmp_path, trials=2, n_train=80, max_epochs=1, tuner=tuner, search_space=TINY_SPACE
     )
     spec = prepare_spec(job)
-    search(spec)
+    search_in_rounds(spec, search)
     runs = runs_by_trial(spec["tuner_dir"])
     assert len(runs) == 2
     assert all(len(r) == 1 and r[0]["finished"] for r in runs.values())

@@ -1,0 +1,242 @@
+"""The search in rounds: start in the configured (small) space, widen it where the evidence says.
+
+Tip 3 says start with a small network and grow it as needed; Tip 6 says tune
+systematically. A fixed small space can give a false "deep learning does not
+help" (a CNN that needs 64 filters or a wide receptive field is never tried);
+a big space from the start wastes the budget on models a small one would
+match. So `budget.trials` (the same number every baseline family gets, Tip 2)
+is split into `cnn.growth.rounds` rounds. Round 1 searches the configured
+space. After each round, the best trial so far is read for evidence that the
+space is too small:
+
+- edge: its filters, conv_blocks, kernel_size or dilation is the largest
+  choice of its range -> the next larger value joins the range (filters x2,
+  blocks +1, kernel +4, dilation x2);
+- receptive field: the positions it sees are fewer than
+  `growth.receptive_field_fraction` of the input length -> the next dilation
+  (if it has 2+ blocks) and the next block count join their ranges;
+- still rising: its tune AUC was highest at its last epoch and it was not
+  stopped early -> `max_epochs` doubles.
+
+Ranges only grow (the old choices stay), within `growth.limits`; a range with
+one value is the user's fixed choice and never grows. When a round does not
+beat the best tune AUC of the rounds before it, or there is no evidence, growth
+stops and the rest of the budget continues in the current space (the round is
+extended). Every round, its space, trials, best tune AUC and the reasons are
+recorded in tuner/search/rounds.json (and copied to summary.json and
+trials.tsv). With `growth.enabled: false` the search is one round.
+
+The record is written before a round starts, so a resumed job repeats exactly
+the same rounds and never re-decides a round from a partial one.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deeprules.cnn.model import receptive_field
+from deeprules.cnn.tuning import OBJECTIVE, PROJECT, best_trial, read_trials
+from deeprules.io import read_json, write_json
+
+log = logging.getLogger("deeprules.cnn")
+
+ROUNDS_FILE = "rounds.json"
+CAPACITY = ("filters", "conv_blocks", "kernel_size", "dilation")
+NEXT_VALUE = {
+    "filters": lambda value: value * 2,
+    "conv_blocks": lambda value: value + 1,
+    "kernel_size": lambda value: value + 4,
+    "dilation": lambda value: value * 2,
+}
+
+
+def round_budgets(trials: int, rounds: int) -> list[int]:
+    """`trials` split as evenly as possible over `rounds` (earlier rounds get the rest)."""
+    rounds = max(1, min(rounds, trials))
+    return [trials // rounds + (index < trials % rounds) for index in range(rounds)]
+
+
+def planned_budgets(spec: dict[str, Any]) -> list[int]:
+    growth = spec["cnn"]["growth"]
+    return round_budgets(spec["trials"], growth["rounds"] if growth["enabled"] else 1)
+
+
+def first_round(spec: dict[str, Any]) -> dict[str, Any]:
+    """Round 1: the configured space, its share of the budget."""
+    cnn = spec["cnn"]
+    return {
+        "round": 1,
+        "trials": planned_budgets(spec)[0],
+        "space": copy.deepcopy(cnn["search_space"]),
+        "max_epochs": cnn["max_epochs"],
+        "reasons": ["the configured space: start small (Tip 3)"],
+        "widened": {},
+    }
+
+
+def round_spec(spec: dict[str, Any], plan: dict[str, Any]) -> dict[str, Any]:
+    """The job spec one round's tuner (and its workers) run with."""
+    cnn = {**spec["cnn"], "search_space": plan["space"], "max_epochs": plan["max_epochs"]}
+    return {**spec, "round": plan["round"], "trials": plan["trials"], "cnn": cnn}
+
+
+def rounds_file(spec: dict[str, Any]) -> Path:
+    return Path(spec["tuner_dir"]) / PROJECT / ROUNDS_FILE
+
+
+def read_rounds(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    path = rounds_file(spec)
+    return read_json(path)["rounds"] if path.exists() else []
+
+
+def _save(spec: dict[str, Any], plans: list[dict[str, Any]]) -> None:
+    rounds_file(spec).parent.mkdir(parents=True, exist_ok=True)
+    write_json(rounds_file(spec), {"rounds": plans})
+
+
+def search_in_rounds(spec: dict[str, Any], run_round: Callable[[dict[str, Any]], None]) -> None:
+    """Run (or resume) every round with `run_round(round_spec)`, deciding each next round."""
+    plans = read_rounds(spec) or [first_round(spec)]
+    _save(spec, plans)
+    index = 0
+    while True:
+        plan = plans[index]
+        if _finished(spec, plan) < plan["trials"]:
+            log.info("round %d: %d trials, %s", plan["round"], plan["trials"], plan["reasons"])
+            run_round(round_spec(spec, plan))
+        _record_result(spec, plan)
+        used = sum(p["trials"] for p in plans[: index + 1])
+        if used >= spec["trials"]:
+            break
+        if index + 1 < len(plans):  # decided before a kill: resume as decided
+            index += 1
+        elif (grown := next_round(spec, plans)) is None:
+            plan["trials"] += spec["trials"] - used
+            plan["extended"] = True
+        else:
+            plans.append(grown)
+            index += 1
+        _save(spec, plans)
+    _save(spec, plans)
+
+
+def _finished(spec: dict[str, Any], plan: dict[str, Any]) -> int:
+    trials = read_trials(spec["tuner_dir"], plan["round"])
+    return sum(t["status"] in ("COMPLETED", "FAILED") for t in trials)
+
+
+def _record_result(spec: dict[str, Any], plan: dict[str, Any]) -> None:
+    completed = _completed(read_trials(spec["tuner_dir"], plan["round"]))
+    best = best_trial(completed) if completed else None
+    plan["best_trial_id"] = best["trial_id"] if best else None
+    plan["best_tune_auroc"] = best["score"] if best else None
+
+
+def _completed(trials: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [t for t in trials if t["status"] == "COMPLETED" and t.get("score") is not None]
+
+
+def next_round(spec: dict[str, Any], plans: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The next round's plan when the evidence says the space is too small, else None
+    (and the reason is added to the last round's `outcome`)."""
+    last = plans[-1]
+    completed = _completed(read_trials(spec["tuner_dir"]))
+    earlier = [t for t in completed if t["round"] < last["round"]]
+    if not completed:
+        last["outcome"] = "no trial completed: growth stops"
+        return None
+    if earlier and last["best_tune_auroc"] is not None:
+        previous = best_trial(earlier)["score"]
+        if last["best_tune_auroc"] <= previous:
+            last["outcome"] = (
+                f"round {last['round']} did not beat the earlier rounds' best tune AUC "
+                f"({last['best_tune_auroc']:.4f} <= {previous:.4f}): growth stops"
+            )
+            return None
+    space, max_epochs, reasons = evidence(spec, last, best_trial(completed))
+    if not reasons:
+        last["outcome"] = "no evidence that the space is too small: growth stops"
+        return None
+    last["outcome"] = "widened: " + "; ".join(reasons)
+    number = last["round"] + 1
+    budgets = planned_budgets(spec)
+    return {
+        "round": number,
+        "trials": budgets[number - 1],
+        "space": space,
+        "max_epochs": max_epochs,
+        "reasons": reasons,
+        "widened": _changes(last, space, max_epochs),
+    }
+
+
+def _changes(last: dict[str, Any], space: dict[str, Any], max_epochs: int) -> dict[str, list]:
+    """What grew, as {setting: [before, after]}."""
+    changes = {key: [last["space"][key], space[key]] for key in CAPACITY}
+    changes["max_epochs"] = [last["max_epochs"], max_epochs]
+    return {key: pair for key, pair in changes.items() if pair[0] != pair[1]}
+
+
+def evidence(
+    spec: dict[str, Any], plan: dict[str, Any], best: dict[str, Any]
+) -> tuple[dict[str, Any], int, list[str]]:
+    """The widened space, max_epochs and the reasons, from the best trial so far."""
+    growth = spec["cnn"]["growth"]
+    values = best["hyperparameters"]["values"]
+    space, reasons = copy.deepcopy(plan["space"]), []
+    for name in CAPACITY:
+        choices = space[name]
+        if len(choices) > 1 and values[name] == max(choices) and _widen(space, name, growth):
+            reasons.append(
+                f"best trial {best['trial_id']} has the largest {name} of {choices} "
+                f"({values[name]}): add {space[name][-1]}"
+            )
+    field, length = receptive_field(values, spec["length"]), spec["length"]
+    if field < growth["receptive_field_fraction"] * length:
+        names = (["dilation"] if values["conv_blocks"] > 1 else []) + ["conv_blocks"]
+        added = [
+            f"{name} {space[name][-1]}"
+            for name in names
+            if space[name] == plan["space"][name]
+            and len(space[name]) > 1
+            and _widen(space, name, growth)
+        ]
+        if added:
+            reasons.append(
+                f"best trial {best['trial_id']} sees {field} of {length} positions "
+                f"(< {growth['receptive_field_fraction']:g} of the input): add {', '.join(added)}"
+            )
+    max_epochs = plan["max_epochs"]
+    if _still_rising(best) and max_epochs < growth["limits"]["max_epochs"]:
+        grown = min(2 * max_epochs, growth["limits"]["max_epochs"])
+        reasons.append(
+            f"best trial {best['trial_id']}'s tune AUC was still rising at its last epoch: "
+            f"max_epochs {max_epochs} -> {grown}"
+        )
+        max_epochs = grown
+    return space, max_epochs, reasons
+
+
+def _widen(space: dict[str, Any], name: str, growth: dict[str, Any]) -> bool:
+    """Add the next larger value to a range if the limit allows; True when it grew."""
+    value = NEXT_VALUE[name](max(space[name]))
+    if value > growth["limits"][name]:
+        return False
+    space[name] = sorted({*space[name], value})
+    return True
+
+
+def _still_rising(trial: dict[str, Any]) -> bool:
+    """Best tune AUC at the last epoch trained, and not stopped by early stopping."""
+    finished = [run for run in trial["runs"] if run["finished"]]
+    if not finished:
+        return False
+    run = finished[-1]
+    curve = run["history"][OBJECTIVE]
+    return len(curve) > 1 and int(np.argmax(curve)) == len(curve) - 1 and not run["stopped_early"]

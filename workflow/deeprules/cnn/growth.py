@@ -20,9 +20,9 @@ space is too small:
 
 Ranges only grow (the old choices stay), within `growth.limits`; a range with
 one value is the user's fixed choice and never grows. When a round does not
-beat the best tune AUC of the rounds before it, or there is no evidence, growth
-stops and the rest of the budget continues in the current space (the round is
-extended). Every round, its space, trials, best tune AUC and the reasons are
+beat the best tune AUC of the rounds before it, or there is no evidence,
+growth stops: one last round spends the rest of the budget in the current
+space. Every round, its space, trials, best tune AUC and the reasons are
 recorded in tuner/search/rounds.json (and copied to summary.json and
 trials.tsv). With `growth.enabled: false` the search is one round.
 
@@ -114,14 +114,9 @@ def search_in_rounds(spec: dict[str, Any], run_round: Callable[[dict[str, Any]],
         used = sum(p["trials"] for p in plans[: index + 1])
         if used >= spec["trials"]:
             break
-        if index + 1 < len(plans):  # decided before a kill: resume as decided
-            index += 1
-        elif (grown := next_round(spec, plans)) is None:
-            plan["trials"] += spec["trials"] - used
-            plan["extended"] = True
-        else:
-            plans.append(grown)
-            index += 1
+        if index + 1 == len(plans):  # else decided before a kill: resume as decided
+            plans.append(next_round(spec, plans, spec["trials"] - used))
+        index += 1
         _save(spec, plans)
     _save(spec, plans)
 
@@ -142,33 +137,33 @@ def _completed(trials: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [t for t in trials if t["status"] == "COMPLETED" and t.get("score") is not None]
 
 
-def next_round(spec: dict[str, Any], plans: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The next round's plan when the evidence says the space is too small, else None
-    (and the reason is added to the last round's `outcome`)."""
+def next_round(spec: dict[str, Any], plans: list[dict[str, Any]], left: int) -> dict[str, Any]:
+    """The next round: widened when the evidence says the space is too small; otherwise
+    the same space with all `left` trials (growth stops). The last round's `outcome`
+    says which, and why."""
     last = plans[-1]
     completed = _completed(read_trials(spec["tuner_dir"]))
     earlier = [t for t in completed if t["round"] < last["round"]]
+    space, max_epochs, reasons = last["space"], last["max_epochs"], []
     if not completed:
-        last["outcome"] = "no trial completed: growth stops"
-        return None
-    if earlier and last["best_tune_auroc"] is not None:
-        previous = best_trial(earlier)["score"]
-        if last["best_tune_auroc"] <= previous:
-            last["outcome"] = (
-                f"round {last['round']} did not beat the earlier rounds' best tune AUC "
-                f"({last['best_tune_auroc']:.4f} <= {previous:.4f}): growth stops"
-            )
-            return None
-    space, max_epochs, reasons = evidence(spec, last, best_trial(completed))
-    if not reasons:
-        last["outcome"] = "no evidence that the space is too small: growth stops"
-        return None
-    last["outcome"] = "widened: " + "; ".join(reasons)
+        stop = "no trial completed"
+    elif earlier and (last["best_tune_auroc"] or 0.0) <= best_trial(earlier)["score"]:
+        stop = (
+            f"round {last['round']} did not beat the earlier rounds' best tune AUC "
+            f"({last['best_tune_auroc'] or 0.0:.4f} <= {best_trial(earlier)['score']:.4f})"
+        )
+    else:
+        space, max_epochs, reasons = evidence(spec, last, best_trial(completed))
+        stop = "" if reasons else "no evidence that the space is too small"
     number = last["round"] + 1
-    budgets = planned_budgets(spec)
+    if stop:
+        last["outcome"] = f"{stop}: growth stops"
+        reasons = [f"{stop}: the remaining {left} trials continue in the same space"]
+    else:
+        last["outcome"] = "widened: " + "; ".join(reasons)
     return {
         "round": number,
-        "trials": budgets[number - 1],
+        "trials": left if stop else min(left, planned_budgets(spec)[number - 1]),
         "space": space,
         "max_epochs": max_epochs,
         "reasons": reasons,

@@ -254,7 +254,6 @@ def _round(plan: dict[str, Any]) -> dict[str, Any]:
         **{key: plan.get(key) for key in keys},
         "space": plan["space"],
         "widened": plan["widened"],
-        "extended": plan.get("extended", False),
         "outcome": plan.get("outcome", "last round"),
     }
 

@@ -239,8 +239,6 @@ def make_tuner(spec: dict[str, Any], hypermodel: CNNHyperModel) -> kt.Tuner:
     )
     oracle = getattr(tuner.oracle, "_oracle", tuner.oracle)  # workers wrap it in a gRPC client
     oracle.max_trials = trials
-    # a reload restores the saved iterations; an extended round (growth stopped) needs more
-    oracle.hyperband_iterations = math.ceil(trials / per_iteration)
     return tuner
 
 

@@ -539,13 +539,30 @@ def test_growth_widens_at_the_edge_for_a_small_field_and_a_rising_curve(tmp_path
     assert space["conv_blocks"] == [1, 2, 3]  # 2 blocks = top edge, and a small field
     assert space["kernel_size"] == [5, 9]  # best has the smallest kernel: no reason
     assert space["dilation"] == [1, 2, 4]  # receptive field 9 of 200 positions
-    assert grown["max_epochs"] == 24  # still rising at its last epoch
+    assert (grown["max_epochs"], grown["min_epochs"]) == (24, 4)  # still rising at the end
     assert set(grown["widened"]) == {"filters", "conv_blocks", "dilation", "max_epochs"}
+    plans.append(grown)
+    grown["best_tune_auroc"] = 0.55
+    _fake_trial(tmp_path, 2, "0", 0.55, filters=16)  # worse: growth stops, whatever the rest
+    _fake_trial(tmp_path, 1, "2", 0.52, filters=16)
+    assert next_round(spec, plans, left=10)["widened"] == {}
     reasons = " | ".join(grown["reasons"])
     assert "largest filters of [16, 32] (32): add 64" in reasons
     assert "sees 9 of 200 positions" in reasons
     assert "still rising" in reasons
     assert plans[0]["outcome"].startswith("widened: ")
+
+
+def test_growth_trains_longer_when_nothing_has_learned_yet(tmp_path):
+    spec = _growth_spec(tmp_path)
+    first = {**first_round(spec), "best_tune_auroc": 0.55}
+    _fake_trial(tmp_path, 1, "0", 0.55, filters=16, kernel_size=9, pool_size=2, dilation=2)
+    grown = next_round(spec, [first], left=20)
+    assert (grown["max_epochs"], grown["min_epochs"]) == (24, 8)
+    assert (
+        "best tune AUC 0.550 < 0.6: nothing learned yet: max_epochs 12 -> 24, "
+        "min_epochs 4 -> 8" in grown["reasons"]
+    )
 
 
 def test_growth_stops_when_a_round_does_not_improve_and_respects_limits(tmp_path):

@@ -16,7 +16,12 @@ space is too small:
   `growth.receptive_field_fraction` of the input length -> the next dilation
   (if it has 2+ blocks) and the next block count join their ranges;
 - still rising: its tune AUC was highest at its last epoch and it was not
-  stopped early -> `max_epochs` doubles.
+  stopped early -> `max_epochs` doubles;
+- nothing learned yet: its tune AUC is below `growth.learned_auroc` -> both
+  `max_epochs` and `min_epochs` double, because a model of an interaction of
+  motifs can sit at chance for several epochs before it starts to learn (on
+  data with a signal the CNN finds at once, like the default dataset, this
+  never fires, so the extra epochs are spent only where they are needed).
 
 Ranges only grow (the old choices stay), within `growth.limits`; a range with
 one value is the user's fixed choice and never grows. When a round does not
@@ -48,6 +53,7 @@ log = logging.getLogger("deeprules.cnn")
 
 ROUNDS_FILE = "rounds.json"
 CAPACITY = ("filters", "conv_blocks", "kernel_size", "dilation")
+EPOCHS = ("max_epochs", "min_epochs")
 NEXT_VALUE = {
     "filters": lambda value: value * 2,
     "conv_blocks": lambda value: value + 1,
@@ -75,6 +81,7 @@ def first_round(spec: dict[str, Any]) -> dict[str, Any]:
         "trials": planned_budgets(spec)[0],
         "space": copy.deepcopy(cnn["search_space"]),
         "max_epochs": cnn["max_epochs"],
+        "min_epochs": cnn["min_epochs"],
         "reasons": ["the configured space: start small (Tip 3)"],
         "widened": {},
     }
@@ -82,7 +89,8 @@ def first_round(spec: dict[str, Any]) -> dict[str, Any]:
 
 def round_spec(spec: dict[str, Any], plan: dict[str, Any]) -> dict[str, Any]:
     """The job spec one round's tuner (and its workers) run with."""
-    cnn = {**spec["cnn"], "search_space": plan["space"], "max_epochs": plan["max_epochs"]}
+    epochs = {key: plan[key] for key in EPOCHS}
+    cnn = {**spec["cnn"], "search_space": plan["space"], **epochs}
     return {**spec, "round": plan["round"], "trials": plan["trials"], "cnn": cnn}
 
 
@@ -144,7 +152,7 @@ def next_round(spec: dict[str, Any], plans: list[dict[str, Any]], left: int) -> 
     last = plans[-1]
     completed = _completed(read_trials(spec["tuner_dir"]))
     earlier = [t for t in completed if t["round"] < last["round"]]
-    space, max_epochs, reasons = last["space"], last["max_epochs"], []
+    space, epochs, reasons = last["space"], {key: last[key] for key in EPOCHS}, []
     if not completed:
         stop = "no trial completed"
     elif earlier and (last["best_tune_auroc"] or 0.0) <= best_trial(earlier)["score"]:
@@ -153,7 +161,7 @@ def next_round(spec: dict[str, Any], plans: list[dict[str, Any]], left: int) -> 
             f"({last['best_tune_auroc'] or 0.0:.4f} <= {best_trial(earlier)['score']:.4f})"
         )
     else:
-        space, max_epochs, reasons = evidence(spec, last, best_trial(completed))
+        space, epochs, reasons = evidence(spec, last, best_trial(completed))
         stop = "" if reasons else "no evidence that the space is too small"
     number = last["round"] + 1
     if stop:
@@ -165,23 +173,26 @@ def next_round(spec: dict[str, Any], plans: list[dict[str, Any]], left: int) -> 
         "round": number,
         "trials": left if stop else min(left, planned_budgets(spec)[number - 1]),
         "space": space,
-        "max_epochs": max_epochs,
+        **epochs,
         "reasons": reasons,
-        "widened": _changes(last, space, max_epochs),
+        "widened": _changes(last, space, epochs),
     }
 
 
-def _changes(last: dict[str, Any], space: dict[str, Any], max_epochs: int) -> dict[str, list]:
+def _changes(
+    last: dict[str, Any], space: dict[str, Any], epochs: dict[str, int]
+) -> dict[str, list]:
     """What grew, as {setting: [before, after]}."""
     changes = {key: [last["space"][key], space[key]] for key in CAPACITY}
-    changes["max_epochs"] = [last["max_epochs"], max_epochs]
+    changes |= {key: [last[key], epochs[key]] for key in EPOCHS}
     return {key: pair for key, pair in changes.items() if pair[0] != pair[1]}
 
 
 def evidence(
     spec: dict[str, Any], plan: dict[str, Any], best: dict[str, Any]
 ) -> tuple[dict[str, Any], int, list[str]]:
-    """The widened space, max_epochs and the reasons, from the best trial so far."""
+    """The widened space, the epochs (max_epochs, min_epochs) and the reasons, from the
+    best trial so far."""
     growth = spec["cnn"]["growth"]
     values = best["hyperparameters"]["values"]
     space, reasons = copy.deepcopy(plan["space"]), []
@@ -207,15 +218,33 @@ def evidence(
                 f"best trial {best['trial_id']} sees {field} of {length} positions "
                 f"(< {growth['receptive_field_fraction']:g} of the input): add {', '.join(added)}"
             )
-    max_epochs = plan["max_epochs"]
-    if _still_rising(best) and max_epochs < growth["limits"]["max_epochs"]:
-        grown = min(2 * max_epochs, growth["limits"]["max_epochs"])
-        reasons.append(
-            f"best trial {best['trial_id']}'s tune AUC was still rising at its last epoch: "
-            f"max_epochs {max_epochs} -> {grown}"
+    epochs, reason = _longer(best, plan, growth)
+    return space, epochs, reasons + reason
+
+
+def _longer(
+    best: dict[str, Any], plan: dict[str, Any], growth: dict[str, Any]
+) -> tuple[dict[str, int], list[str]]:
+    """Doubled epochs when the best trial was still rising or nothing has learned yet."""
+    epochs = {key: plan[key] for key in EPOCHS}
+    limit = growth["limits"]["max_epochs"]
+    if epochs["max_epochs"] >= limit:
+        return epochs, []
+    grown = min(2 * epochs["max_epochs"], limit)
+    if best["score"] < growth["learned_auroc"]:
+        longer = {"max_epochs": grown, "min_epochs": min(2 * epochs["min_epochs"], grown)}
+        why = (
+            f"best tune AUC {best['score']:.3f} < {growth['learned_auroc']:g}: nothing learned yet"
         )
-        max_epochs = grown
-    return space, max_epochs, reasons
+    elif _still_rising(best):
+        longer = {**epochs, "max_epochs": grown}
+        why = f"best trial {best['trial_id']}'s tune AUC was still rising at its last epoch"
+    else:
+        return epochs, []
+    changes = ", ".join(
+        f"{key} {epochs[key]} -> {longer[key]}" for key in EPOCHS if longer[key] != epochs[key]
+    )
+    return longer, [f"{why}: {changes}"]
 
 
 def _widen(space: dict[str, Any], name: str, growth: dict[str, Any]) -> bool:

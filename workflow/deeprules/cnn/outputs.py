@@ -238,8 +238,8 @@ def _tuning(
         "resumed": run["resumed"],
         "workers": cnn["workers"],
         "max_epochs": cnn["max_epochs"],
-        "max_epochs_last_round": run["rounds"][-1]["max_epochs"],
         "min_epochs": cnn["min_epochs"],
+        "epochs_per_round": [[r["min_epochs"], r["max_epochs"]] for r in run["rounds"]],
         "patience": cnn["patience"],
         "hyperband_factor": cnn["hyperband_factor"] if cnn["tuner"] == "hyperband" else None,
         "devices": sorted({r["device"] for t in trials for r in t["runs"]}),
@@ -249,9 +249,10 @@ def _tuning(
 
 def _round(plan: dict[str, Any]) -> dict[str, Any]:
     """One round as summary.json shows it: what was searched, why, and how it ended."""
-    keys = ("round", "trials", "max_epochs", "best_trial_id", "best_tune_auroc", "reasons")
+    keys = ("round", "trials", "max_epochs", "min_epochs", "best_trial_id", "best_tune_auroc")
     return {
         **{key: plan.get(key) for key in keys},
+        "reasons": plan["reasons"],
         "space": plan["space"],
         "widened": plan["widened"],
         "outcome": plan.get("outcome", "last round"),

@@ -476,6 +476,7 @@ def _fake_trial(tuner_dir: Path, number: int, trial_id: str, score: float, **val
     folder = tuner_dir / "search" / f"round_{number}" / f"trial_{trial_id}"
     folder.mkdir(parents=True)
     rising = values.pop("rising", False)
+    start = values.pop("start", 8)  # default: a Hyperband continuation, epochs 9-12 of 12
     values = {
         "conv_blocks": 2,
         "filters": 16,
@@ -503,7 +504,7 @@ def _fake_trial(tuner_dir: Path, number: int, trial_id: str, score: float, **val
                     "finished": True,
                     "history": {"val_auc": curve},
                     "stopped_early": False,
-                    "initial_epoch": 0,
+                    "initial_epoch": start,
                     "epochs_trained": 4,
                 }
             ]
@@ -541,16 +542,23 @@ def test_growth_widens_at_the_edge_for_a_small_field_and_a_rising_curve(tmp_path
     assert space["dilation"] == [1, 2, 4]  # receptive field 9 of 200 positions
     assert (grown["max_epochs"], grown["min_epochs"]) == (24, 4)  # still rising at the end
     assert set(grown["widened"]) == {"filters", "conv_blocks", "dilation", "max_epochs"}
-    plans.append(grown)
-    grown["best_tune_auroc"] = 0.55
-    _fake_trial(tmp_path, 2, "0", 0.55, filters=16)  # worse: growth stops, whatever the rest
-    _fake_trial(tmp_path, 1, "2", 0.52, filters=16)
-    assert next_round(spec, plans, left=10)["widened"] == {}
     reasons = " | ".join(grown["reasons"])
     assert "largest filters of [16, 32] (32): add 64" in reasons
     assert "sees 9 of 200 positions" in reasons
     assert "still rising" in reasons
     assert plans[0]["outcome"].startswith("widened: ")
+    plans.append(grown)
+    grown["best_tune_auroc"] = 0.55
+    _fake_trial(tmp_path, 2, "0", 0.55, filters=16)  # worse: growth stops, whatever the rest
+    _fake_trial(tmp_path, 1, "2", 0.52, filters=16)
+    assert next_round(spec, plans, left=10)["widened"] == {}
+
+
+def test_a_short_hyperband_bracket_rising_at_its_end_does_not_double_max_epochs(tmp_path):
+    spec = _growth_spec(tmp_path)
+    first = {**first_round(spec), "best_tune_auroc": 0.9}
+    _fake_trial(tmp_path, 1, "0", 0.9, rising=True, start=0)  # 4 of 12 epochs: the bracket's
+    assert "max_epochs" not in next_round(spec, [first], left=20)["widened"]
 
 
 def test_growth_trains_longer_when_nothing_has_learned_yet(tmp_path):

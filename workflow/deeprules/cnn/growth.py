@@ -15,8 +15,8 @@ space is too small:
 - receptive field: the positions it sees are fewer than
   `growth.receptive_field_fraction` of the input length -> the next dilation
   (if it has 2+ blocks) and the next block count join their ranges;
-- still rising: its tune AUC was highest at its last epoch and it was not
-  stopped early -> `max_epochs` doubles;
+- still rising: its tune AUC was highest at its last epoch, the round's
+  `max_epochs` -> `max_epochs` doubles;
 - nothing learned yet: its tune AUC is below `growth.learned_auroc` -> both
   `max_epochs` and `min_epochs` double, because a model of an interaction of
   motifs can sit at chance for several epochs before it starts to learn (on
@@ -236,7 +236,7 @@ def _longer(
         why = (
             f"best tune AUC {best['score']:.3f} < {growth['learned_auroc']:g}: nothing learned yet"
         )
-    elif _still_rising(best):
+    elif _still_rising(best, epochs["max_epochs"]):
         longer = {**epochs, "max_epochs": grown}
         why = f"best trial {best['trial_id']}'s tune AUC was still rising at its last epoch"
     else:
@@ -256,11 +256,14 @@ def _widen(space: dict[str, Any], name: str, growth: dict[str, Any]) -> bool:
     return True
 
 
-def _still_rising(trial: dict[str, Any]) -> bool:
-    """Best tune AUC at the last epoch trained, and not stopped by early stopping."""
+def _still_rising(trial: dict[str, Any], max_epochs: int) -> bool:
+    """Best tune AUC at the last epoch, which was the round's `max_epochs`: the epoch cap,
+    not early stopping, ended it (a Hyperband model cut by its bracket's shorter budget
+    says nothing about max_epochs; Hyperband itself continues the promising ones)."""
     finished = [run for run in trial["runs"] if run["finished"]]
     if not finished:
         return False
     run = finished[-1]
     curve = run["history"][OBJECTIVE]
-    return len(curve) > 1 and int(np.argmax(curve)) == len(curve) - 1 and not run["stopped_early"]
+    reached_cap = run["initial_epoch"] + len(curve) >= max_epochs
+    return reached_cap and len(curve) > 1 and int(np.argmax(curve)) == len(curve) - 1

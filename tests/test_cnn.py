@@ -585,11 +585,15 @@ def test_growth_stops_when_a_round_does_not_improve_and_respects_limits(tmp_path
     second["best_tune_auroc"] = 0.75
     last = next_round(spec, [first, second], left=10)
     assert last["trials"] == 10 and last["widened"] == {}
-    assert last["space"] == second["space"]
+    assert last["space"] == first["space"]  # back to where the best trial is
+    assert last["space"] != second["space"]
     assert (
         "did not beat the earlier rounds' best tune AUC (0.7500 <= 0.8000)" in (second["outcome"])
     )
-    assert "the remaining 10 trials continue in the same space" in last["reasons"][0]
+    assert (
+        "the remaining 10 trials search the space of round 1 (the best trial's)"
+        in (last["reasons"][0])
+    )
 
 
 def test_receptive_field_is_what_one_feature_sees():

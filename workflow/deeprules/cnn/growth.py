@@ -25,11 +25,12 @@ space is too small:
 
 Ranges only grow (the old choices stay), within `growth.limits`; a range with
 one value is the user's fixed choice and never grows. When a round does not
-beat the best tune AUC of the rounds before it, or there is no evidence,
-growth stops: one last round spends the rest of the budget in the current
-space. Every round, its space, trials, best tune AUC and the reasons are
-recorded in tuner/search/rounds.json (and copied to summary.json and
-trials.tsv). With `growth.enabled: false` the search is one round.
+beat the best tune AUC of the rounds before it, growth stops and one last
+round spends the rest of the budget in the space of the round that holds the
+best trial (the widening that did not pay is dropped); when there is no
+evidence, the last round stays in the current space. Every round, its space,
+trials, best tune AUC and the reasons are recorded in tuner/search/rounds.json
+(and copied to summary.json and trials.tsv). With `growth.enabled: false` the search is one round.
 
 The record is written before a round starts, so a resumed job repeats exactly
 the same rounds and never re-decides a round from a partial one.
@@ -147,18 +148,20 @@ def _completed(trials: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def next_round(spec: dict[str, Any], plans: list[dict[str, Any]], left: int) -> dict[str, Any]:
     """The next round: widened when the evidence says the space is too small; otherwise
-    the same space with all `left` trials (growth stops). The last round's `outcome`
-    says which, and why."""
+    growth stops and all `left` trials search the space of the round that holds the best
+    trial (widening that did not pay is dropped). The last round's `outcome` says which."""
     last = plans[-1]
     completed = _completed(read_trials(spec["tuner_dir"]))
     earlier = [t for t in completed if t["round"] < last["round"]]
-    space, epochs, reasons = last["space"], {key: last[key] for key in EPOCHS}, []
+    home, reasons = last, []
     if not completed:
         stop = "no trial completed"
     elif earlier and (last["best_tune_auroc"] or 0.0) <= best_trial(earlier)["score"]:
+        best = best_trial(earlier)
+        home = plans[best["round"] - 1]
         stop = (
             f"round {last['round']} did not beat the earlier rounds' best tune AUC "
-            f"({last['best_tune_auroc'] or 0.0:.4f} <= {best_trial(earlier)['score']:.4f})"
+            f"({last['best_tune_auroc'] or 0.0:.4f} <= {best['score']:.4f})"
         )
     else:
         space, epochs, reasons = evidence(spec, last, best_trial(completed))
@@ -166,7 +169,11 @@ def next_round(spec: dict[str, Any], plans: list[dict[str, Any]], left: int) -> 
     number = last["round"] + 1
     if stop:
         last["outcome"] = f"{stop}: growth stops"
-        reasons = [f"{stop}: the remaining {left} trials continue in the same space"]
+        space, epochs = home["space"], {key: home[key] for key in EPOCHS}
+        reasons = [
+            f"{stop}: the remaining {left} trials search the space of round {home['round']}"
+            + (" (the best trial's)" if home is not last else "")
+        ]
     else:
         last["outcome"] = "widened: " + "; ".join(reasons)
     return {
@@ -175,7 +182,7 @@ def next_round(spec: dict[str, Any], plans: list[dict[str, Any]], left: int) -> 
         "space": space,
         **epochs,
         "reasons": reasons,
-        "widened": _changes(last, space, epochs),
+        "widened": {} if stop else _changes(last, space, epochs),
     }
 
 

@@ -217,7 +217,9 @@ def make_tuner(spec: dict[str, Any], hypermodel: CNNHyperModel) -> kt.Tuner:
     common = {
         "hypermodel": hypermodel,
         "objective": kt.Objective(OBJECTIVE, direction="max"),
-        "seed": spec["seed"],
+        # each round draws fresh models: with one seed, a round in the same space would
+        # repeat an earlier round's trials exactly
+        "seed": spec["seed"] + spec["round"] - 1,
         "directory": str(Path(spec["tuner_dir"]) / PROJECT),
         "project_name": round_project(spec["round"]),
         "overwrite": False,

@@ -17,15 +17,18 @@ space is too small:
   (if it has 2+ blocks) and the next block count join their ranges;
 - still rising: its tune AUC was highest at its last epoch, the round's
   `max_epochs` -> `max_epochs` doubles;
-- nothing learned yet: its tune AUC is below `growth.learned_auroc` -> both
+- nothing learned yet: the best tune AUC is below `growth.learned_auroc` ->
+  which trial is "best" is chance, so every capacity range grows, and both
   `max_epochs` and `min_epochs` double, because a model of an interaction of
   motifs can sit at chance for several epochs before it starts to learn (on
-  data with a signal the CNN finds at once, like the default dataset, this
-  never fires, so the extra epochs are spent only where they are needed).
+  data where the small space finds a signal at once, like the default
+  dataset, this never fires, so the extra epochs go only where needed).
 
 Ranges only grow (the old choices stay), within `growth.limits`; a range with
 one value is the user's fixed choice and never grows. When a round does not
-beat the best tune AUC of the rounds before it, growth stops and one last
+beat the best tune AUC of the rounds before it (and some model has learned,
+i.e. reached `learned_auroc`; two chance-level AUCs differ by noise), growth
+stops and one last
 round spends the rest of the budget in the space of the round that holds the
 best trial (the widening that did not pay is dropped); when there is no
 evidence, the last round stays in the current space. Every round, its space,
@@ -156,7 +159,9 @@ def next_round(spec: dict[str, Any], plans: list[dict[str, Any]], left: int) -> 
     home, reasons = last, []
     if not completed:
         stop = "no trial completed"
-    elif earlier and (last["best_tune_auroc"] or 0.0) <= best_trial(earlier)["score"]:
+    elif (
+        _learned(spec, earlier) and (last["best_tune_auroc"] or 0.0) <= best_trial(earlier)["score"]
+    ):
         best = best_trial(earlier)
         home = plans[best["round"] - 1]
         stop = (
@@ -186,6 +191,12 @@ def next_round(spec: dict[str, Any], plans: list[dict[str, Any]], left: int) -> 
     }
 
 
+def _learned(spec: dict[str, Any], trials: list[dict[str, Any]]) -> bool:
+    """Some model reached growth.learned_auroc: only then is "did not beat it" evidence
+    (two chance-level AUCs differ by noise)."""
+    return bool(trials) and best_trial(trials)["score"] >= spec["cnn"]["growth"]["learned_auroc"]
+
+
 def _changes(
     last: dict[str, Any], space: dict[str, Any], epochs: dict[str, int]
 ) -> dict[str, list]:
@@ -197,36 +208,61 @@ def _changes(
 
 def evidence(
     spec: dict[str, Any], plan: dict[str, Any], best: dict[str, Any]
-) -> tuple[dict[str, Any], int, list[str]]:
+) -> tuple[dict[str, Any], dict[str, int], list[str]]:
     """The widened space, the epochs (max_epochs, min_epochs) and the reasons, from the
-    best trial so far."""
+    best trial so far. When nothing has learned yet, which model is "best" is chance,
+    so its values say nothing about where to grow: every capacity range grows."""
     growth = spec["cnn"]["growth"]
-    values = best["hyperparameters"]["values"]
-    space, reasons = copy.deepcopy(plan["space"]), []
+    space = copy.deepcopy(plan["space"])
+    if best["score"] < growth["learned_auroc"]:
+        added = [f"{name} {space[name][-1]}" for name in CAPACITY if _grows(space, name, growth)]
+        reasons = (
+            [
+                f"best tune AUC {best['score']:.3f} < {growth['learned_auroc']:g}: no model has "
+                f"learned yet, so every capacity range grows: add {', '.join(added)}"
+            ]
+            if added
+            else []
+        )
+    else:
+        reasons = _at_the_edge(space, best, growth) + _too_narrow(spec, plan, space, best)
+    epochs, reason = _longer(best, plan, growth)
+    return space, epochs, reasons + reason
+
+
+def _at_the_edge(space: dict[str, Any], best: dict[str, Any], growth: dict[str, Any]) -> list[str]:
+    """Widen every capacity range whose largest choice the best trial has."""
+    values, reasons = best["hyperparameters"]["values"], []
     for name in CAPACITY:
         choices = space[name]
-        if len(choices) > 1 and values[name] == max(choices) and _widen(space, name, growth):
+        if values[name] == max(choices) and _grows(space, name, growth):
             reasons.append(
                 f"best trial {best['trial_id']} has the largest {name} of {choices} "
                 f"({values[name]}): add {space[name][-1]}"
             )
+    return reasons
+
+
+def _too_narrow(
+    spec: dict[str, Any], plan: dict[str, Any], space: dict[str, Any], best: dict[str, Any]
+) -> list[str]:
+    """Widen dilation (2+ blocks) and conv_blocks when the best model sees too little."""
+    growth, values = spec["cnn"]["growth"], best["hyperparameters"]["values"]
     field, length = receptive_field(values, spec["length"]), spec["length"]
-    if field < growth["receptive_field_fraction"] * length:
-        names = (["dilation"] if values["conv_blocks"] > 1 else []) + ["conv_blocks"]
-        added = [
-            f"{name} {space[name][-1]}"
-            for name in names
-            if space[name] == plan["space"][name]
-            and len(space[name]) > 1
-            and _widen(space, name, growth)
-        ]
-        if added:
-            reasons.append(
-                f"best trial {best['trial_id']} sees {field} of {length} positions "
-                f"(< {growth['receptive_field_fraction']:g} of the input): add {', '.join(added)}"
-            )
-    epochs, reason = _longer(best, plan, growth)
-    return space, epochs, reasons + reason
+    if field >= growth["receptive_field_fraction"] * length:
+        return []
+    names = (["dilation"] if values["conv_blocks"] > 1 else []) + ["conv_blocks"]
+    added = [
+        f"{name} {space[name][-1]}"
+        for name in names
+        if space[name] == plan["space"][name] and _grows(space, name, growth)
+    ]
+    if not added:
+        return []
+    return [
+        f"best trial {best['trial_id']} sees {field} of {length} positions "
+        f"(< {growth['receptive_field_fraction']:g} of the input): add {', '.join(added)}"
+    ]
 
 
 def _longer(
@@ -254,8 +290,11 @@ def _longer(
     return longer, [f"{why}: {changes}"]
 
 
-def _widen(space: dict[str, Any], name: str, growth: dict[str, Any]) -> bool:
-    """Add the next larger value to a range if the limit allows; True when it grew."""
+def _grows(space: dict[str, Any], name: str, growth: dict[str, Any]) -> bool:
+    """Add the next larger value to a range (not a fixed one-value choice) if the limit
+    allows; True when it grew."""
+    if len(space[name]) < 2:
+        return False
     value = NEXT_VALUE[name](max(space[name]))
     if value > growth["limits"][name]:
         return False

@@ -277,7 +277,8 @@ def _longer(
     if best["score"] < growth["learned_auroc"]:
         longer = {"max_epochs": grown, "min_epochs": min(2 * epochs["min_epochs"], grown)}
         why = (
-            f"best tune AUC {best['score']:.3f} < {growth['learned_auroc']:g}: nothing learned yet"
+            "nothing learned yet, and a model of an interaction can sit at chance for "
+            "several epochs before it learns"
         )
     elif _still_rising(best, epochs["max_epochs"]):
         longer = {**epochs, "max_epochs": grown}

@@ -567,16 +567,19 @@ def test_growth_trains_longer_when_nothing_has_learned_yet(tmp_path):
     _fake_trial(tmp_path, 1, "0", 0.55, filters=16, kernel_size=9, pool_size=2, dilation=2)
     grown = next_round(spec, [first], left=20)
     assert (grown["max_epochs"], grown["min_epochs"]) == (24, 8)
-    space = grown["space"]  # a chance-level "best" says nothing: every capacity range grows
-    assert (space["filters"], space["conv_blocks"]) == ([16, 32, 64], [1, 2, 3])
-    assert (space["kernel_size"], space["dilation"]) == ([5, 9, 13], [1, 2, 4])
+    space = grown["space"]  # a chance-level "best" says nothing: every range steps up
+    assert (space["filters"], space["conv_blocks"]) == ([32, 64], [2, 3])
+    assert (space["kernel_size"], space["dilation"]) == ([9, 13], [2, 4])
     grown["best_tune_auroc"] = 0.52  # no better, but nothing had learned: growth goes on
     _fake_trial(tmp_path, 2, "0", 0.52, filters=16)
     third = next_round(spec, [first, grown], left=10)
-    assert third["space"]["filters"] == [16, 32, 64, 128]
+    assert third["space"]["filters"] == [64, 128]
     assert (third["max_epochs"], third["min_epochs"]) == (48, 16)
     reasons = " | ".join(grown["reasons"])
-    assert "best tune AUC 0.550 < 0.6: no model has learned yet, so every capacity range" in reasons
+    assert (
+        "best tune AUC 0.550 < 0.6: no model has learned yet, so every capacity range moves up "
+        "a step: filters [16, 32] -> [32, 64], conv_blocks [1, 2] -> [2, 3]" in reasons
+    )
     assert "before it learns: max_epochs 12 -> 24, min_epochs 4 -> 8" in reasons
 
 

@@ -18,13 +18,15 @@ space is too small:
 - still rising: its tune AUC was highest at its last epoch, the round's
   `max_epochs` -> `max_epochs` doubles;
 - nothing learned yet: the best tune AUC is below `growth.learned_auroc` ->
-  which trial is "best" is chance, so every capacity range grows, and both
+  which trial is "best" is chance, and the small end of every capacity range
+  has been tried in vain, so every range moves up a step (drops its smallest
+  choice, adds the next larger value), and both
   `max_epochs` and `min_epochs` double, because a model of an interaction of
   motifs can sit at chance for several epochs before it starts to learn (on
   data where the small space finds a signal at once, like the default
   dataset, this never fires, so the extra epochs go only where needed).
 
-Ranges only grow (the old choices stay), within `growth.limits`; a range with
+Otherwise ranges only grow (the old choices stay), within `growth.limits`; a range with
 one value is the user's fixed choice and never grows. When a round does not
 beat the best tune AUC of the rounds before it (and some model has learned,
 i.e. reached `learned_auroc`; two chance-level AUCs differ by noise), growth
@@ -211,17 +213,22 @@ def evidence(
 ) -> tuple[dict[str, Any], dict[str, int], list[str]]:
     """The widened space, the epochs (max_epochs, min_epochs) and the reasons, from the
     best trial so far. When nothing has learned yet, which model is "best" is chance,
-    so its values say nothing about where to grow: every capacity range grows."""
+    so its values say nothing about where to grow; the small end of every capacity
+    range has been tried without success, so every range moves up a step."""
     growth = spec["cnn"]["growth"]
     space = copy.deepcopy(plan["space"])
     if best["score"] < growth["learned_auroc"]:
-        added = [f"{name} {space[name][-1]}" for name in CAPACITY if _grows(space, name, growth)]
+        moved = [
+            f"{name} {plan['space'][name]} -> {space[name]}"
+            for name in CAPACITY
+            if _steps_up(space, name, growth)
+        ]
         reasons = (
             [
                 f"best tune AUC {best['score']:.3f} < {growth['learned_auroc']:g}: no model has "
-                f"learned yet, so every capacity range grows: add {', '.join(added)}"
+                f"learned yet, so every capacity range moves up a step: {', '.join(moved)}"
             ]
-            if added
+            if moved
             else []
         )
     else:
@@ -289,6 +296,16 @@ def _longer(
         f"{key} {epochs[key]} -> {longer[key]}" for key in EPOCHS if longer[key] != epochs[key]
     )
     return longer, [f"{why}: {changes}"]
+
+
+def _steps_up(space: dict[str, Any], name: str, growth: dict[str, Any]) -> bool:
+    """Drop a range's smallest choice and add the next larger value (a range of the
+    same size, one step up) if the limit allows; True when it moved."""
+    smallest = min(space[name])
+    if not _grows(space, name, growth):
+        return False
+    space[name] = [value for value in space[name] if value != smallest]
+    return True
 
 
 def _grows(space: dict[str, Any], name: str, growth: dict[str, Any]) -> bool:

@@ -27,7 +27,7 @@ from deeprules.cnn.job import device_description
 from deeprules.cnn.model import receptive_field
 from deeprules.cnn.predict import partition_probabilities
 from deeprules.cnn.training import OBJECTIVE
-from deeprules.cnn.tuning import best_trial, read_trials, refit
+from deeprules.cnn.tuning import best_trial, chain_start, read_trials, refit
 from deeprules.contracts import ROLE_CNN, prediction_frame, write_predictions
 from deeprules.figures import save_figure
 from deeprules.io import write_json, write_tsv
@@ -49,7 +49,8 @@ def write_outputs(spec: dict[str, Any], search_seconds: float, resumed: bool) ->
         "best trial %s (tune AUC %.4f): %s; refitting", chosen["trial_id"], chosen["score"], values
     )
     train, tune = load_partitions(spec)
-    model, final = refit(round_spec(spec, rounds[chosen["round"] - 1]), values, train, tune)
+    start = chain_start(trials, chosen)["hyperparameters"]["values"]
+    model, final = refit(round_spec(spec, rounds[chosen["round"] - 1]), start, train, tune)
     predictions = predictions_frames(model, spec, {"train": train, "tune": tune})
 
     save_model(model, outputs["model"])
@@ -273,7 +274,9 @@ def _receptive_field(values: dict[str, Any], length: int) -> dict[str, Any]:
 
 def _final_model(final: dict[str, Any]) -> dict[str, Any]:
     return {
-        "how": "best trial's hyperparameters refitted from scratch on train (seed = run seed), "
+        "how": "best trial's hyperparameters refitted from scratch on train from the same "
+        "start (initial weights and batch order) as the chosen model's first trial, for up to "
+        "its round's max_epochs, "
         "early-stopped on tune AUC, weights of the best epoch kept",
         "epochs_trained": final["epochs_trained"],
         "best_epoch": int(np.argmax(final["history"][OBJECTIVE])) + 1,

@@ -324,15 +324,30 @@ def refit(
     """Train the chosen hyperparameters from scratch on train, early-stopped on tune.
 
     Refitting gives a Hyperband winner, which may have seen only a few epochs,
-    its full training; the seed is the run seed, not the trial's. `spec` is the
-    spec of the round the trial came from (its `max_epochs` may have grown).
+    its full training. `values` are the hyperparameters the chosen model was
+    first built with (the start of its Hyperband chain, tuner keys included):
+    the refit starts from the same seed, so the same initial weights and batch
+    order. A model of an interaction can sit at chance for several epochs;
+    from another start it may not begin to learn before early stopping ends
+    it, and the search's best trial would be lost. `spec` is the spec of the
+    round the trial came from (its `max_epochs` may have grown).
     """
     hypermodel = CNNHyperModel(spec)
     hp = kt.HyperParameters()
     hp.values = dict(values)
     if spec["deterministic"]:
-        keras.utils.set_random_seed(spec["seed"])
+        keras.utils.set_random_seed(trial_seed(spec["seed"], hp.values))
     model = hypermodel.network(hp)
     started = time.perf_counter()
     hypermodel.fit(hp, model, train, tune, epochs=spec["cnn"]["max_epochs"])
     return model, {**hypermodel.last_fit, "seconds": time.perf_counter() - started}
+
+
+def chain_start(trials: list[dict[str, Any]], chosen: dict[str, Any]) -> dict[str, Any]:
+    """The trial a Hyperband continuation chain began with (the chosen trial itself when
+    it continues nothing): its values are what the chosen model was built with."""
+    by_id = {trial["trial_id"]: trial for trial in trials}
+    trial = chosen
+    while (earlier := trial["hyperparameters"]["values"].get("tuner/trial_id")) is not None:
+        trial = by_id[f"{trial['round']}.{earlier}"]
+    return trial

@@ -23,6 +23,13 @@ from sklearn.metrics import roc_auc_score
 
 from deeprules import cnn, encoding
 from deeprules.cnn.data import encode_partition, input_pipeline, load_partitions
+from deeprules.cnn.growth import (
+    first_round,
+    next_round,
+    planned_budgets,
+    round_budgets,
+    search_in_rounds,
+)
 from deeprules.cnn.job import (
     child_environment,
     configure_tensorflow,
@@ -30,9 +37,10 @@ from deeprules.cnn.job import (
     tuner_directory,
     write_job_file,
 )
-from deeprules.cnn.model import build_model
+from deeprules.cnn.model import build_model, receptive_field
 from deeprules.cnn.outputs import predictions_frames
 from deeprules.cnn.predict import class_columns, partition_auroc, predict_proba
+from deeprules.cnn.training import cosine_learning_rate, training_callbacks
 from deeprules.cnn.tuning import read_trials, refit, search
 from deeprules.config import cnn_settings, validate_run_config
 from deeprules.contracts import Classes, decide_classes, read_predictions
@@ -432,7 +440,7 @@ def test_bayesian_and_random_search_run_exactly_the_budget(tmp_path, tuner):
         tmp_path, trials=2, n_train=80, max_epochs=1, tuner=tuner, search_space=TINY_SPACE
     )
     spec = prepare_spec(job)
-    search(spec)
+    search_in_rounds(spec, search)
     runs = runs_by_trial(spec["tuner_dir"])
     assert len(runs) == 2
     assert all(len(r) == 1 and r[0]["finished"] for r in runs.values())
@@ -478,3 +486,260 @@ def test_rule_script_logs_the_gpus_and_hands_the_log_to_the_child(tmp_path):
     assert "CUDA_VISIBLE_DEVICES=" in text
     assert text.index("CUDA_VISIBLE_DEVICES=") < text.index("best trial")
     assert all(Path(path).exists() for path in job.outputs.values())
+
+
+# --------------------------------------------------------------------------- growing search
+
+
+def _fake_trial(tuner_dir: Path, number: int, trial_id: str, score: float, **values) -> None:
+    """A finished trial as Keras Tuner and the stage record it (for the growth rule)."""
+    folder = tuner_dir / "search" / f"round_{number}" / f"trial_{trial_id}"
+    folder.mkdir(parents=True)
+    rising = values.pop("rising", False)
+    start = values.pop("start", 8)  # default: a Hyperband continuation, epochs 9-12 of 12
+    values = {
+        "conv_blocks": 2,
+        "filters": 16,
+        "kernel_size": 5,
+        "dilation": 1,
+        "pool_size": 1,
+        **values,
+    }
+    write_json(
+        folder / "trial.json",
+        {
+            "trial_id": trial_id,
+            "status": "COMPLETED",
+            "score": score,
+            "best_step": 3,
+            "hyperparameters": {"values": values},
+        },
+    )
+    curve = [0.5, 0.6, 0.65, score] if rising else [0.5, score, 0.6, 0.55]
+    write_json(
+        folder / "deeprules_runs.json",
+        {
+            "runs": [
+                {
+                    "finished": True,
+                    "history": {"val_auc": curve},
+                    "stopped_early": False,
+                    "initial_epoch": start,
+                    "epochs_trained": 4,
+                }
+            ]
+        },
+    )
+
+
+def _growth_spec(tuner_dir: Path, **growth) -> dict:
+    cnn = validate_run_config({"datasets": ["x"], "cnn": {"growth": growth}})["cnn"]
+    return {"tuner_dir": str(tuner_dir), "trials": 30, "length": 200, "cnn": cnn}
+
+
+def test_round_budgets_share_the_baselines_budget():
+    assert round_budgets(30, 3) == [10, 10, 10]
+    assert round_budgets(31, 3) == [11, 10, 10]
+    assert round_budgets(2, 3) == [1, 1]
+    assert sum(round_budgets(7, 4)) == 7
+    spec = _growth_spec(Path("unused"), enabled=False)
+    assert planned_budgets(spec) == [30]
+
+
+def test_growth_widens_at_the_edge_for_a_small_field_and_a_rising_curve(tmp_path):
+    spec = _growth_spec(tmp_path)
+    plans = [first_round(spec)]
+    assert plans[0]["space"]["filters"] == [16, 32]
+    _fake_trial(tmp_path, 1, "0", 0.70, filters=32, rising=True)  # the best: every reason
+    _fake_trial(tmp_path, 1, "1", 0.60, filters=16, kernel_size=9)
+    plans[0]["best_tune_auroc"] = 0.70
+    grown = next_round(spec, plans, left=20)
+    assert grown["round"] == 2 and grown["trials"] == 10
+    space = grown["space"]
+    assert space["filters"] == [16, 32, 64]  # best at the top edge: the next value joins
+    assert space["conv_blocks"] == [1, 2, 3]  # 2 blocks = top edge, and a small field
+    assert space["kernel_size"] == [5, 9]  # best has the smallest kernel: no reason
+    assert space["dilation"] == [1, 2, 4]  # receptive field 9 of 200 positions
+    assert (grown["max_epochs"], grown["min_epochs"]) == (24, 4)  # still rising at the end
+    assert set(grown["widened"]) == {"filters", "conv_blocks", "dilation", "max_epochs"}
+    reasons = " | ".join(grown["reasons"])
+    assert "largest filters of [16, 32] (32): add 64" in reasons
+    assert "sees 9 of 200 positions" in reasons
+    assert "still rising" in reasons
+    assert plans[0]["outcome"].startswith("widened: ")
+    plans.append(grown)
+    grown["best_tune_auroc"] = 0.55
+    _fake_trial(tmp_path, 2, "0", 0.55, filters=16)  # worse: growth stops, whatever the rest
+    _fake_trial(tmp_path, 1, "2", 0.52, filters=16)
+    assert next_round(spec, plans, left=10)["widened"] == {}
+
+
+def test_a_short_hyperband_bracket_rising_at_its_end_does_not_double_max_epochs(tmp_path):
+    spec = _growth_spec(tmp_path)
+    first = {**first_round(spec), "best_tune_auroc": 0.9}
+    _fake_trial(tmp_path, 1, "0", 0.9, rising=True, start=0)  # 4 of 12 epochs: the bracket's
+    assert "max_epochs" not in next_round(spec, [first], left=20)["widened"]
+
+
+def test_growth_trains_longer_when_nothing_has_learned_yet(tmp_path):
+    spec = _growth_spec(tmp_path)
+    first = {**first_round(spec), "best_tune_auroc": 0.55}
+    _fake_trial(tmp_path, 1, "0", 0.55, filters=16, kernel_size=9, pool_size=2, dilation=2)
+    grown = next_round(spec, [first], left=20)
+    assert (grown["max_epochs"], grown["min_epochs"]) == (24, 8)
+    space = grown["space"]  # a chance-level "best" says nothing: every range steps up
+    assert (space["filters"], space["conv_blocks"]) == ([32, 64], [2, 3])
+    assert (space["kernel_size"], space["dilation"]) == ([9, 13], [2, 4])
+    grown["best_tune_auroc"] = 0.52  # no better, but nothing had learned: growth goes on
+    _fake_trial(tmp_path, 2, "0", 0.52, filters=16)
+    third = next_round(spec, [first, grown], left=10)
+    assert third["space"]["filters"] == [64, 128]
+    assert (third["max_epochs"], third["min_epochs"]) == (48, 16)
+    reasons = " | ".join(grown["reasons"])
+    assert (
+        "best tune AUC 0.550 < 0.6: no model has learned yet, so every capacity range moves up "
+        "a step: filters [16, 32] -> [32, 64], conv_blocks [1, 2] -> [2, 3]" in reasons
+    )
+    assert "before it learns: max_epochs 12 -> 24, min_epochs 4 -> 8" in reasons
+
+
+def test_growth_stops_when_a_round_does_not_improve_and_respects_limits(tmp_path):
+    spec = _growth_spec(tmp_path, limits={"filters": 32})
+    first = first_round(spec)
+    _fake_trial(tmp_path, 1, "0", 0.80, filters=32, kernel_size=9, dilation=2, pool_size=2)
+    first["best_tune_auroc"] = 0.80
+    second = next_round(spec, [first], left=20)
+    assert second["space"]["filters"] == [16, 32]  # 64 is above growth.limits.filters
+    assert "filters" not in second["widened"]
+    _fake_trial(tmp_path, 2, "0", 0.75, filters=32, kernel_size=9)
+    second["best_tune_auroc"] = 0.75
+    last = next_round(spec, [first, second], left=10)
+    assert last["trials"] == 10 and last["widened"] == {}
+    assert last["space"] == first["space"]  # back to where the best trial is
+    assert last["space"] != second["space"]
+    assert (
+        "did not beat the earlier rounds' best tune AUC (0.7500 <= 0.8000)" in (second["outcome"])
+    )
+    assert (
+        "the remaining 10 trials search the space of round 1 (the best trial's)"
+        in (last["reasons"][0])
+    )
+
+
+def test_receptive_field_is_what_one_feature_sees():
+    """The formula against the network itself: the input positions whose change moves
+    the middle feature of the last convolution block."""
+    import tensorflow as tf
+
+    space = validate_run_config({"datasets": ["x"]})["cnn"]["search_space"]
+    for values, expected in (
+        ({"conv_blocks": 1, "kernel_size": 9, "dilation": 2, "pool_size": 1}, 9),
+        ({"conv_blocks": 2, "kernel_size": 9, "dilation": 2, "pool_size": 1}, 25),
+        ({"conv_blocks": 2, "kernel_size": 9, "dilation": 2, "pool_size": 2}, 42),
+        ({"conv_blocks": 3, "kernel_size": 5, "dilation": 2, "pool_size": 1}, 29),
+    ):
+        assert receptive_field(values, 200) == expected
+        hp = kt.HyperParameters()
+        hp.values = {**values, "filters": 4}
+        keras.utils.set_random_seed(0)
+        model = build_model(hp, 200, 4, 2, space, mask_padding=False)
+        for layer in model.layers:  # positive weights: no cancellation hides a position
+            if isinstance(layer, keras.layers.Conv1D):
+                layer.kernel.assign(np.abs(layer.kernel.numpy()) + 0.1)
+                layer.bias.assign(np.full(layer.bias.shape, 0.1, dtype="float32"))
+        last = model.get_layer(f"conv{values['conv_blocks']}").output
+        features = keras.Model(model.input, last)
+        x = tf.constant(encoding.one_hot(["ACGT" * 50], "dna", 200))
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            middle = tf.reduce_sum(features(x)[0, features.output_shape[1] // 2])
+        seen = np.flatnonzero(np.abs(tape.gradient(middle, x).numpy()[0]).sum(axis=1))
+        assert seen.max() - seen.min() + 1 == expected, values
+
+
+def test_no_model_stops_before_min_epochs_and_cosine_ends_at_a_tenth():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(32, 3)).astype("float32"), (rng.random((32, 1)) > 0.5)
+    for min_epochs, expected in ((1, 3), (6, 6)):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, use_bias=False)])
+        model.compile(
+            keras.optimizers.SGD(0.0),
+            "binary_crossentropy",
+            metrics=[keras.metrics.AUC(name="auc")],
+        )
+        model.layers[0].kernel.assign(np.zeros((3, 1), dtype="float32"))  # AUC stays 0.5
+        values = {"lr_schedule": "constant", "learning_rate": 0.0}
+        history = model.fit(
+            x,
+            y,
+            validation_data=(x, y),
+            epochs=20,
+            verbose=0,
+            callbacks=training_callbacks(values, min_epochs, 2, 20),
+        )
+        assert len(history.history["loss"]) == expected
+    assert cosine_learning_rate(0.01, 0, 10) == pytest.approx(0.01)
+    assert cosine_learning_rate(0.01, 5, 10) == pytest.approx(0.0055)
+    assert cosine_learning_rate(0.01, 10, 10) == pytest.approx(0.001)
+
+
+def test_a_pipeline_that_cannot_learn_stops_before_tuning(tmp_path):
+    """Protein-like letters declared as DNA: every letter becomes the same uniform row,
+    so no network can tell the sequences apart, not even 64 of them."""
+    job = stage_job(tmp_path, trials=1, learning_check={"epochs": 20})
+    rng = np.random.default_rng(0)
+    table = read_tsv(job.inputs["train"])
+    table["sequence"] = ["".join(rng.choice(list("EFILPQ"), 50)) for _ in table["sequence"]]
+    write_tsv(job.inputs["train"], table)
+    with pytest.raises(
+        InputError,
+        match=r"cannot even memorise a small batch.*100% of the "
+        r"letters are outside its alphabet ACGT",
+    ):
+        cnn.run(job)
+    assert not Path(job.outputs["summary"]).exists()
+
+
+def test_scorecard_shows_the_rounds_and_why_the_search_grew():
+    from deeprules.report.scorecard import tip3, tip6
+
+    rounds = [
+        {
+            "round": 1,
+            "trials": 10,
+            "best_tune_auroc": 0.61,
+            "widened": {},
+            "reasons": ["the configured space: start small (Tip 3)"],
+        },
+        {
+            "round": 2,
+            "trials": 10,
+            "best_tune_auroc": 0.97,
+            "widened": {"dilation": [[1, 2], [1, 2, 4]]},
+            "reasons": [
+                "best trial 1.03 sees 13 of 200 positions (< 0.2 of the input): add dilation 4"
+            ],
+        },
+    ]
+    cnn_summary = {
+        "reproducibility": {"seed": 1, "deterministic": True, "op_determinism": True},
+        "device": {"used": "CPU: x"},
+        "search": {
+            "rounds": rounds,
+            "learning_check": {"sequences": 64, "train_auroc": 1.0, "epochs": 40},
+        },
+        "tuning": {"tuner": "hyperband", "trials": 20},
+        "best_trial": {"tune_auc": 0.97},
+        "receptive_field": {"positions": 41, "input_length": 200},
+    }
+    three = tip3({"cnn": cnn_summary}, {})
+    assert three["status"] == "done"
+    assert "fit 64 training sequences to AUROC 1.000" in three["evidence"]
+    assert (
+        "grew in 1 of 2 round(s): round 2: dilation [1, 2] -> [1, 2, 4] (best trial 1.03 "
+        "sees 13 of 200 positions" in three["evidence"]
+    )
+    six = tip6({"cnn": cnn_summary}, {})
+    assert "round 1: 10 trials, best 0.610, round 2: 10 trials, best 0.970" in six["evidence"]
+    assert "chosen model sees 41 of 200 positions" in six["evidence"]

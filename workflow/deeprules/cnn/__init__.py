@@ -5,16 +5,23 @@ What happens, in order:
 1. Train and tune partitions are read (never test), encoded as tokens
    (`data`, `deeprules.encoding`) and fed through tf.data with prefetching.
    The classes and their order come from the split (split_report.json).
-2. Keras Tuner searches the configured space (`model`; Hyperband by default)
-   on the train partition, scoring every trial by AUC on the tune partition,
-   with early stopping. Exactly `budget.trials` trials run (`tuning`).
-3. The best trial (highest tune AUC; ties go to the earlier trial) is refitted
-   from scratch on train with the same seed, for up to `max_epochs` epochs,
-   early-stopped on tune, best epoch restored. Refitting gives a Hyperband
-   winner, which may have seen only a few epochs, its full training.
-4. The refitted model, its hyperparameters, train/tune predictions, every
-   trial, a training-curve figure and a summary (with the device) are
-   written (`outputs`).
+2. The smallest network of the space must fit 64 training sequences
+   (`learning_check`, Tip 3); if it cannot, the pipeline is broken and the
+   stage stops before tuning.
+3. Keras Tuner searches in rounds (`growth`): round 1 in the configured, small
+   space (`model`; Hyperband by default), later rounds in a space widened
+   where the best trial says it is too small (at the edge of a range, a
+   receptive field small against the sequences, still learning at its last
+   epoch). Every trial trains on train, is scored by AUC on the tune
+   partition and is never stopped before `cnn.min_epochs` (`training`).
+   Exactly `budget.trials` trials run over all rounds (`tuning`).
+4. The best trial (highest tune AUC; ties go to the earlier trial) is refitted
+   from scratch on train with the same seed, for up to its round's
+   `max_epochs`, early-stopped on tune, best epoch restored. Refitting gives a
+   Hyperband winner, which may have seen only a few epochs, its full training.
+5. The refitted model, its hyperparameters, train/tune predictions, every
+   trial (with its round and receptive field), a training-curve figure and a
+   summary (with the rounds and the device) are written (`outputs`).
 
 The tuner directory (results/<dataset>/cnn/tuner/, `job.tuner_directory`) is
 deliberately not a Snakemake output: Snakemake deletes the outputs of a failed

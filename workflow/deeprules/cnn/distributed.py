@@ -2,7 +2,8 @@
 
 With `cnn.workers: N > 0` the stage process starts a CPU-only chief and N
 workers (`python -m deeprules.cnn chief|worker JOB`) that talk over Keras
-Tuner's gRPC oracle on a free port. Workers are local subprocesses, or, with
+Tuner's gRPC oracle on a free port, once per round of the search. Workers
+are local subprocesses, or, with
 `cnn.worker_launcher` (e.g. "srun --ntasks=1 --exclusive"), that command
 followed by the worker command. They share the tuner directory, so a resumed
 search keeps every finished trial whichever worker ran it.
@@ -23,6 +24,7 @@ from typing import Any
 
 from deeprules.cnn.job import die_with_parent, python_path
 from deeprules.cnn.tuning import CNNHyperModel, make_tuner
+from deeprules.io import write_json
 
 log = logging.getLogger("deeprules.cnn")
 
@@ -47,12 +49,15 @@ def oracle_host(cnn: dict[str, Any]) -> str:
     return socket.gethostbyname(socket.gethostname())
 
 
-def search_distributed(spec: dict[str, Any], job_file: Path) -> None:
-    """One chief (CPU only) and `workers` workers; returns when every trial is done.
+def search_distributed(spec: dict[str, Any]) -> None:
+    """One round: one chief (CPU only) and `workers` workers; returns when its trials are done.
 
-    A worker that fails stops the whole search (the tuner directory keeps the
-    finished trials for the rerun).
+    `spec` is the round's spec (`deeprules.cnn.growth.round_spec`); chief and
+    workers read it from tuner/job_round_<n>.json. A worker that fails stops
+    the whole search (the tuner directory keeps the finished trials for the rerun).
     """
+    job_file = Path(spec["tuner_dir"]) / f"job_round_{spec['round']}.json"
+    write_json(job_file, spec)
     cnn = spec["cnn"]
     host = oracle_host(cnn)
     port = free_port(host)

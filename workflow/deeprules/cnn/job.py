@@ -49,6 +49,14 @@ def prepare_spec(job: Job) -> dict[str, Any]:
             raise InputError(
                 f"config key 'cnn.search_space.{key}': a range is [low, high], got [{low}, {high}]"
             )
+    if cnn["min_epochs"] > cnn["max_epochs"]:  # a short max_epochs (e.g. a quick test run) wins
+        log.warning(
+            "cnn.min_epochs %d > cnn.max_epochs %d: min_epochs taken as %d",
+            cnn["min_epochs"],
+            cnn["max_epochs"],
+            cnn["max_epochs"],
+        )
+        cnn = {**cnn, "min_epochs": cnn["max_epochs"]}
     train = read_partition(job.inputs["train"], "train")
     tune = read_partition(job.inputs["tune"], "tune")
     classes = read_classes(job.inputs["split_report"])

@@ -75,6 +75,7 @@ def sample_hyperparameters(hp: kt.HyperParameters, space: dict[str, Any]) -> dic
         "optimizer": _choice(hp, "optimizer", space["optimizer"]),
         "learning_rate": _range(hp, "learning_rate", space["learning_rate"], log_scale=True),
         "batch_size": _choice(hp, "batch_size", space["batch_size"]),
+        "lr_schedule": _choice(hp, "lr_schedule", space["lr_schedule"]),
     }
 
 
@@ -88,8 +89,8 @@ def build_model(
 ) -> keras.Model:
     """A compiled Conv1D network whose shape and training settings come from `hp`.
 
-    conv_blocks x [Conv1D(filters, kernel_size, dilation, ReLU, L2) -> padding
-    mask -> pooling (between blocks) -> dropout] -> global max over positions ->
+    conv_blocks x [Conv1D(filters, kernel_size, dilation ** (block - 1), ReLU,
+    L2) -> padding mask -> pooling (between blocks) -> dropout] -> global max over positions ->
     optional dense layer -> sigmoid (two classes) or softmax. Global max pooling
     makes the score depend on whether a motif occurs, not where.
     """
@@ -123,7 +124,7 @@ def _network(
         x = keras.layers.Conv1D(
             values["filters"],
             values["kernel_size"],
-            dilation_rate=values["dilation"],
+            dilation_rate=block_dilation(values["dilation"], block),
             padding="same",
             activation="relu",
             kernel_regularizer=regularizer,
@@ -159,3 +160,34 @@ def _optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
     if name == "adamw":
         return keras.optimizers.AdamW(learning_rate)
     return keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True)
+
+
+def block_dilation(dilation: int, block: int) -> int:
+    """Dilation rate of convolution block `block` (1-based): dilation ** (block - 1).
+
+    The first block reads contiguous letters (a motif detector: a dilated first
+    convolution cannot see a contiguous motif); each later block spaces its
+    taps `dilation` times wider than the one before, so the receptive field
+    grows geometrically with depth, as in Basenji-style dilated stacks.
+    """
+    return dilation ** (block - 1)
+
+
+def receptive_field(values: dict[str, Any], length: int) -> int:
+    """Input positions (bases or residues) that one feature before the global max sees.
+
+    Follows `_network` layer by layer: a convolution adds (kernel - 1) x its
+    dilation x the stride so far; a pooling between blocks (applied only while
+    at least `pool_size` steps remain) adds (pool - 1) x the stride and
+    multiplies the stride. A model can only learn a rule that fits in this
+    window, e.g. two motifs and the spacer between them.
+    """
+    field, stride, steps = 1, 1, length
+    blocks, pool = values["conv_blocks"], values["pool_size"]
+    for block in range(1, blocks + 1):
+        field += (values["kernel_size"] - 1) * block_dilation(values["dilation"], block) * stride
+        if block < blocks and pool > 1 and steps >= pool:
+            field += (pool - 1) * stride
+            stride *= pool
+            steps //= pool
+    return field

@@ -22,9 +22,12 @@ import tensorflow as tf
 
 from deeprules import encoding
 from deeprules.cnn.data import Partition, load_partitions, spec_classes
+from deeprules.cnn.growth import read_rounds, round_spec
 from deeprules.cnn.job import device_description
+from deeprules.cnn.model import receptive_field
 from deeprules.cnn.predict import partition_probabilities
-from deeprules.cnn.tuning import OBJECTIVE, best_trial, read_trials, refit
+from deeprules.cnn.training import OBJECTIVE
+from deeprules.cnn.tuning import best_trial, chain_start, read_trials, refit
 from deeprules.contracts import ROLE_CNN, prediction_frame, write_predictions
 from deeprules.figures import save_figure
 from deeprules.io import write_json, write_tsv
@@ -36,8 +39,9 @@ def write_outputs(spec: dict[str, Any], search_seconds: float, resumed: bool) ->
     """Choose the best trial, refit it and write every output of the rule."""
     outputs = {key: Path(value) for key, value in spec["outputs"].items()}
     trials = read_trials(spec["tuner_dir"])
-    table = trials_table(trials)
+    table = trials_table(trials, spec["length"])
     chosen = best_trial(trials)
+    rounds = read_rounds(spec)
     values = {
         k: v for k, v in chosen["hyperparameters"]["values"].items() if not k.startswith("tuner/")
     }
@@ -45,35 +49,44 @@ def write_outputs(spec: dict[str, Any], search_seconds: float, resumed: bool) ->
         "best trial %s (tune AUC %.4f): %s; refitting", chosen["trial_id"], chosen["score"], values
     )
     train, tune = load_partitions(spec)
-    model, final = refit(spec, values, train, tune)
+    start = chain_start(trials, chosen)["hyperparameters"]["values"]
+    model, final = refit(round_spec(spec, rounds[chosen["round"] - 1]), start, train, tune)
     predictions = predictions_frames(model, spec, {"train": train, "tune": tune})
 
     save_model(model, outputs["model"])
     write_json(
         outputs["hyperparameters"],
-        {"trial_id": chosen["trial_id"], "tune_auc": chosen["score"], "hyperparameters": values},
+        {
+            "trial_id": chosen["trial_id"],
+            "round": chosen["round"],
+            "tune_auc": chosen["score"],
+            "hyperparameters": values,
+        },
     )
     write_predictions(outputs["predictions"], predictions)
     write_tsv(outputs["trials"], table)
     plot_training_curves(trials, final, outputs["curves"])
-    run = {"search_seconds": search_seconds, "resumed": resumed}
+    run = {"search_seconds": search_seconds, "resumed": resumed, "rounds": rounds}
     write_json(outputs["summary"], summary(spec, trials, chosen, values, final, train, tune, run))
     log.info(
         "final model: train AUROC %.4f, tune AUROC %.4f", final["train_auroc"], final["tune_auroc"]
     )
 
 
-def trials_table(trials: list[dict[str, Any]]) -> pd.DataFrame:
-    """One row per trial: hyperparameters, best epoch, tune/train score, seconds, runs."""
+def trials_table(trials: list[dict[str, Any]], length: int) -> pd.DataFrame:
+    """One row per trial: round, hyperparameters, receptive field (positions one feature
+    sees), best epoch, tune/train score, seconds, runs."""
     rows = []
     for trial in trials:
         values = trial["hyperparameters"]["values"]
+        continues = values.get("tuner/trial_id")
         finished = [run for run in trial["runs"] if run["finished"]]
         last = finished[-1] if finished else {}
         best_step = trial.get("best_step")
         rows.append(
             {
                 "trial_id": trial["trial_id"],
+                "round": trial["round"],
                 "status": trial["status"],
                 "tune_auc": trial.get("score"),
                 "best_epoch": None if best_step is None else int(best_step) + 1,
@@ -84,7 +97,9 @@ def trials_table(trials: list[dict[str, Any]]) -> pd.DataFrame:
                 "runs": len(trial["runs"]),
                 "worker": last.get("tuner_id"),
                 "device": last.get("device"),
-                "continues_trial": values.get("tuner/trial_id"),
+                "continues_trial": None if continues is None else f"{trial['round']}.{continues}",
+                "stopped_early": last.get("stopped_early"),
+                "receptive_field": receptive_field(values, length),
                 **{name: value for name, value in values.items() if not name.startswith("tuner/")},
                 **{
                     name.replace("tuner/", "hyperband_"): value
@@ -157,15 +172,26 @@ def summary(
     run: dict[str, Any],
 ) -> dict[str, Any]:
     """summary.json: what was searched, what was kept, how to score with it, where it ran.
-    `run` holds the search's wall time (`search_seconds`) and whether it `resumed`."""
+    `run` holds the search's wall time (`search_seconds`), whether it `resumed` and the
+    `rounds` of the search (`deeprules.cnn.growth`)."""
     return {
         "dataset": spec["dataset"],
         "model": "cnn",
         **spec_classes(spec).to_json(),
         "encoding": _encoding(spec, train, tune),
         "tuning": _tuning(spec, trials, run),
-        "best_trial": {"trial_id": chosen["trial_id"], "tune_auc": chosen["score"]},
+        "search": {
+            "growth": spec["cnn"]["growth"],
+            "rounds": [_round(plan) for plan in run["rounds"]],
+            "learning_check": spec["learning_check"],
+        },
+        "best_trial": {
+            "trial_id": chosen["trial_id"],
+            "round": chosen["round"],
+            "tune_auc": chosen["score"],
+        },
         "hyperparameters": values,
+        "receptive_field": _receptive_field(values, spec["length"]),
         "final_model": _final_model(final),
         "reproducibility": {
             "seed": spec["seed"],
@@ -213,6 +239,8 @@ def _tuning(
         "resumed": run["resumed"],
         "workers": cnn["workers"],
         "max_epochs": cnn["max_epochs"],
+        "min_epochs": cnn["min_epochs"],
+        "epochs_per_round": [[r["min_epochs"], r["max_epochs"]] for r in run["rounds"]],
         "patience": cnn["patience"],
         "hyperband_factor": cnn["hyperband_factor"] if cnn["tuner"] == "hyperband" else None,
         "devices": sorted({r["device"] for t in trials for r in t["runs"]}),
@@ -220,9 +248,35 @@ def _tuning(
     }
 
 
+def _round(plan: dict[str, Any]) -> dict[str, Any]:
+    """One round as summary.json shows it: what was searched, why, and how it ended."""
+    keys = ("round", "trials", "max_epochs", "min_epochs", "best_trial_id", "best_tune_auroc")
+    return {
+        **{key: plan.get(key) for key in keys},
+        "reasons": plan["reasons"],
+        "space": plan["space"],
+        "widened": plan["widened"],
+        "outcome": plan.get("outcome", "last round"),
+    }
+
+
+def _receptive_field(values: dict[str, Any], length: int) -> dict[str, Any]:
+    """The chosen model's receptive field against the input length (Tip 5)."""
+    field = receptive_field(values, length)
+    return {
+        "positions": field,
+        "input_length": length,
+        "fraction_of_input": field / length,
+        "meaning": "input positions one feature sees before the global max over positions; "
+        "a rule (e.g. two motifs and their spacing) must fit in this window",
+    }
+
+
 def _final_model(final: dict[str, Any]) -> dict[str, Any]:
     return {
-        "how": "best trial's hyperparameters refitted from scratch on train (seed = run seed), "
+        "how": "best trial's hyperparameters refitted from scratch on train from the same "
+        "start (initial weights and batch order) as the chosen model's first trial, for up to "
+        "its round's max_epochs, "
         "early-stopped on tune AUC, weights of the best epoch kept",
         "epochs_trained": final["epochs_trained"],
         "best_epoch": int(np.argmax(final["history"][OBJECTIVE])) + 1,

@@ -1,4 +1,8 @@
-"""The stage's two halves: `run(job)` in the rule's process, `run_search(job_file)` in its child."""
+"""The stage's two halves: `run(job)` in the rule's process, `run_search(job_file)` in its child.
+
+`run` checks the inputs and that the smallest network can learn at all
+(`learning_check`) before any tuning; the child searches in rounds (`growth`).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,9 @@ import time
 from pathlib import Path
 
 from deeprules.cnn.distributed import search_distributed
+from deeprules.cnn.growth import search_in_rounds
 from deeprules.cnn.job import configure_tensorflow, prepare_spec, run_child, write_job_file
+from deeprules.cnn.learning_check import check_it_can_learn
 from deeprules.cnn.outputs import write_outputs
 from deeprules.cnn.tuning import read_trials, reuse_or_reset, search
 from deeprules.io import read_json
@@ -27,6 +33,7 @@ def run(job: Job) -> None:
     # the GPUs this job was given (a cluster sets it; the SLURM test reads this line)
     log.info("CUDA_VISIBLE_DEVICES=%s", os.environ.get("CUDA_VISIBLE_DEVICES", ""))
     spec = prepare_spec(job)
+    spec["learning_check"] = check_it_can_learn(spec)
     job_file = write_job_file(spec)
     log.info("running the cnn stage in a child process: %s", job_file)
     run_child([sys.executable, "-m", "deeprules.cnn", "stage", str(job_file)], spec, job.log)
@@ -48,8 +55,8 @@ def run_search(job_file: Path) -> None:
         spec["classes"],
     )
     if spec["cnn"]["workers"] > 0:
-        search_distributed(spec, job_file)
+        search_in_rounds(spec, search_distributed)
     else:
-        search(spec)
+        search_in_rounds(spec, search)
     search_seconds = time.perf_counter() - started
     write_outputs(spec, search_seconds, resumed)

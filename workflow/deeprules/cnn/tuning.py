@@ -1,11 +1,13 @@
-"""The search: the hypermodel Keras Tuner trains, the tuners, the trial records, the refit.
+"""One round of the search: the hypermodel, the tuners, the trial records; and the refit.
 
-Every tuner runs exactly `budget.trials` trials, scored by the Keras AUC on the
-tune partition (`OBJECTIVE`) with early stopping. Each start of a trial is
-recorded in the trial's folder (`RUNS_FILE`), so a trial that a killed job
-interrupted shows two runs and a finished one is never run again. A
-fingerprint of everything that shapes the search is kept in the tuner
-directory; when it changes, the old search is discarded rather than reused.
+A round (`deeprules.cnn.growth`) runs exactly its share of `budget.trials`
+trials in its own search space, in its own Keras Tuner project
+(tuner/search/round_<n>/), scored by the Keras AUC on the tune partition
+(`OBJECTIVE`). Each start of a trial is recorded in the trial's folder
+(`RUNS_FILE`), so a trial that a killed job interrupted shows two runs and a
+finished one is never run again. A fingerprint of everything that shapes the
+search is kept in the tuner directory; when it changes, the old search is
+discarded rather than reused.
 """
 
 from __future__ import annotations
@@ -29,12 +31,12 @@ from deeprules.cnn.data import Partition, input_pipeline, load_partitions, spec_
 from deeprules.cnn.job import device_description
 from deeprules.cnn.model import build_model
 from deeprules.cnn.predict import partition_auroc
+from deeprules.cnn.training import OBJECTIVE, training_callbacks
 from deeprules.io import read_json, write_json
 
 log = logging.getLogger("deeprules.cnn")
 
-OBJECTIVE = "val_auc"
-PROJECT = "search"  # Keras Tuner project folder inside the tuner directory
+PROJECT = "search"  # folder of the rounds' Keras Tuner projects inside the tuner directory
 RUNS_FILE = "deeprules_runs.json"  # per trial folder: every start of the trial and its results
 
 
@@ -50,7 +52,8 @@ def trial_seed(seed: int, values: dict[str, Any]) -> int:
 
 
 class CNNHyperModel(kt.HyperModel):
-    """build(hp) = `build_model`; fit(hp, ...) picks the batch size and adds early stopping."""
+    """build(hp) = `build_model`; fit(hp, ...) picks the batch size, adds early stopping
+    (never before `cnn.min_epochs`) and the trial's learning-rate schedule."""
 
     def __init__(self, spec: dict[str, Any]) -> None:
         super().__init__(name="deeprules_cnn")
@@ -85,12 +88,8 @@ class CNNHyperModel(kt.HyperModel):
         **fit_kwargs: Any,
     ) -> keras.callbacks.History:
         batch = hp.get("batch_size")
-        stopper = keras.callbacks.EarlyStopping(
-            monitor=OBJECTIVE,
-            mode="max",
-            patience=self.spec["cnn"]["patience"],
-            restore_best_weights=True,
-        )
+        cnn = self.spec["cnn"]
+        own = training_callbacks(hp.values, cnn["min_epochs"], cnn["patience"], cnn["max_epochs"])
         started = time.perf_counter()
         history = model.fit(
             input_pipeline(
@@ -101,7 +100,7 @@ class CNNHyperModel(kt.HyperModel):
                 reverse_complement=self.spec["reverse_complement"],
             ),
             validation_data=input_pipeline(tune, self.table, batch),
-            callbacks=[*(callbacks or []), stopper],
+            callbacks=[*(callbacks or []), *own],
             shuffle=False,  # the pipeline shuffles, seeded
             verbose=2,
             **fit_kwargs,
@@ -112,6 +111,7 @@ class CNNHyperModel(kt.HyperModel):
             "history": history.history,
             "initial_epoch": fit_kwargs.get("initial_epoch", 0),
             "epochs_trained": epochs,
+            "stopped_early": own[0].stopped_epoch > 0,
             "sequences_per_second": len(train.ids) * epochs / seconds,
             "train_auroc": partition_auroc(model, train, self.table, batch, self.classes),
             "tune_auroc": partition_auroc(model, tune, self.table, batch, self.classes),
@@ -150,8 +150,38 @@ class _RecordsRuns:
         return result
 
 
+class FloorHyperbandOracle(kt.oracles.HyperbandOracle):
+    """Hyperband whose shortest bracket trains at least `floor_epochs` epochs.
+
+    Keras Tuner's Hyperband adds brackets down to 1 epoch; a model judged
+    after 1-2 epochs has often not started to learn (Tip 3). Dropping the
+    brackets shorter than `cnn.min_epochs` keeps Hyperband's successive
+    halving for the rest.
+    """
+
+    def __init__(self, floor_epochs: int, **kwargs: Any) -> None:
+        self.floor_epochs = floor_epochs
+        super().__init__(**kwargs)
+
+    def _get_num_brackets(self) -> int:
+        epochs, brackets = self.max_epochs, 0
+        while epochs >= self.floor_epochs:
+            epochs /= self.factor
+            brackets += 1
+        return max(brackets, 1)
+
+
 class HyperbandSearch(_RecordsRuns, kt.Hyperband):
-    """Hyperband, capped at the trial budget (see `make_tuner`)."""
+    """Hyperband with a floor on epochs, capped at the round's trials (see `make_tuner`)."""
+
+    def __init__(self, hypermodel: CNNHyperModel, min_epochs: int, **kwargs: Any) -> None:
+        oracle_keys = ("objective", "max_epochs", "factor", "hyperband_iterations", "seed")
+        oracle = FloorHyperbandOracle(
+            min_epochs,
+            max_consecutive_failed_trials=kwargs.pop("max_consecutive_failed_trials"),
+            **{key: kwargs.pop(key) for key in oracle_keys},
+        )
+        kt.Tuner.__init__(self, oracle=oracle, hypermodel=hypermodel, **kwargs)
 
 
 class BayesianSearch(_RecordsRuns, kt.BayesianOptimization):
@@ -162,19 +192,20 @@ class RandomSearch(_RecordsRuns, kt.RandomSearch):
     """Random search."""
 
 
-def hyperband_trials_per_iteration(max_epochs: int, factor: int) -> int:
+def hyperband_trials_per_iteration(max_epochs: int, factor: int, min_epochs: int) -> int:
     """Trials in one full Hyperband iteration (all brackets, all rounds)."""
-    oracle = kt.oracles.HyperbandOracle(
-        objective=kt.Objective(OBJECTIVE, "max"), max_epochs=max_epochs, factor=factor
+    oracle = FloorHyperbandOracle(
+        min_epochs, objective=kt.Objective(OBJECTIVE, "max"), max_epochs=max_epochs, factor=factor
     )
     brackets = oracle._get_num_brackets()
     return sum(oracle._get_size(b, r) for b in range(brackets) for r in range(b + 1))
 
 
 def make_tuner(spec: dict[str, Any], hypermodel: CNNHyperModel) -> kt.Tuner:
-    """The configured tuner over `spec['tuner_dir']`, resuming whatever is there.
+    """The configured tuner of this round (`spec` is a round's spec, see
+    `deeprules.cnn.growth`), resuming whatever its project folder holds.
 
-    Every tuner runs exactly `trials` trials. Random search and Bayesian
+    Every tuner runs exactly the round's `trials` trials. Random search and Bayesian
     optimisation take that as max_trials. Hyperband has no max_trials: here it
     gets enough iterations (ceil(trials / trials per iteration)) and the
     oracle's trial cap is set to `trials`, so the search stops at the budget,
@@ -186,9 +217,11 @@ def make_tuner(spec: dict[str, Any], hypermodel: CNNHyperModel) -> kt.Tuner:
     common = {
         "hypermodel": hypermodel,
         "objective": kt.Objective(OBJECTIVE, direction="max"),
-        "seed": spec["seed"],
-        "directory": spec["tuner_dir"],
-        "project_name": PROJECT,
+        # each round draws fresh models: with one seed, a round in the same space would
+        # repeat an earlier round's trials exactly
+        "seed": spec["seed"] + spec["round"] - 1,
+        "directory": str(Path(spec["tuner_dir"]) / PROJECT),
+        "project_name": round_project(spec["round"]),
         "overwrite": False,
         "max_consecutive_failed_trials": 3,
     }
@@ -196,8 +229,11 @@ def make_tuner(spec: dict[str, Any], hypermodel: CNNHyperModel) -> kt.Tuner:
         return BayesianSearch(max_trials=trials, **common)
     if cnn["tuner"] == "random":
         return RandomSearch(max_trials=trials, **common)
-    per_iteration = hyperband_trials_per_iteration(cnn["max_epochs"], cnn["hyperband_factor"])
+    per_iteration = hyperband_trials_per_iteration(
+        cnn["max_epochs"], cnn["hyperband_factor"], cnn["min_epochs"]
+    )
     tuner = HyperbandSearch(
+        min_epochs=cnn["min_epochs"],
         max_epochs=cnn["max_epochs"],
         factor=cnn["hyperband_factor"],
         hyperband_iterations=math.ceil(trials / per_iteration),
@@ -208,8 +244,13 @@ def make_tuner(spec: dict[str, Any], hypermodel: CNNHyperModel) -> kt.Tuner:
     return tuner
 
 
+def round_project(number: int) -> str:
+    """Keras Tuner project folder of round `number` inside tuner/search/."""
+    return f"round_{number}"
+
+
 def search(spec: dict[str, Any]) -> None:
-    """Run (or resume) the search in this process: single-process mode or a worker."""
+    """Run (or resume) one round's search in this process: single-process mode or a worker."""
     hypermodel = CNNHyperModel(spec)
     train, tune = load_partitions(spec)
     tuner = make_tuner(spec, hypermodel)
@@ -242,15 +283,31 @@ def reuse_or_reset(spec: dict[str, Any]) -> bool:
     return False
 
 
-def read_trials(tuner_dir: str | Path) -> list[dict[str, Any]]:
-    """Every trial Keras Tuner recorded, with the runs this module recorded, by trial id."""
+def read_trials(tuner_dir: str | Path, number: int | None = None) -> list[dict[str, Any]]:
+    """Every trial Keras Tuner recorded (of every round, or of round `number`), in order.
+
+    Keras Tuner numbers trials from 0 in each project, so a trial's id here is
+    "<round>.<Keras Tuner id>" (e.g. "2.07"), unique over the whole search; the
+    id it continues (Hyperband) gets the same prefix. `runs` are this module's
+    records of every start of the trial.
+    """
     trials = []
-    for path in sorted((Path(tuner_dir) / PROJECT).glob("trial_*/trial.json")):
-        trial = read_json(path)
-        runs_file = path.parent / RUNS_FILE
-        trial["runs"] = read_json(runs_file)["runs"] if runs_file.exists() else []
-        trials.append(trial)
+    rounds = [number] if number else _round_numbers(tuner_dir)
+    for index in rounds:
+        project = Path(tuner_dir) / PROJECT / round_project(index)
+        for path in sorted(project.glob("trial_*/trial.json")):
+            trial = read_json(path)
+            runs_file = path.parent / RUNS_FILE
+            trial["runs"] = read_json(runs_file)["runs"] if runs_file.exists() else []
+            trial["round"], trial["round_trial_id"] = index, trial["trial_id"]
+            trial["trial_id"] = f"{index}.{trial['trial_id']}"
+            trials.append(trial)
     return trials
+
+
+def _round_numbers(tuner_dir: str | Path) -> list[int]:
+    folders = (Path(tuner_dir) / PROJECT).glob("round_*")
+    return sorted(int(folder.name.rsplit("_", 1)[1]) for folder in folders if folder.is_dir())
 
 
 def best_trial(trials: list[dict[str, Any]]) -> dict[str, Any]:
@@ -258,7 +315,7 @@ def best_trial(trials: list[dict[str, Any]]) -> dict[str, Any]:
     completed = [t for t in trials if t["status"] == "COMPLETED" and t.get("score") is not None]
     if not completed:
         raise RuntimeError("no tuning trial completed; see the log for the trials' errors")
-    return max(completed, key=lambda t: (t["score"], -int(t["trial_id"])))
+    return max(completed, key=lambda t: (t["score"], -t["round"], -int(t["round_trial_id"])))
 
 
 def refit(
@@ -267,14 +324,30 @@ def refit(
     """Train the chosen hyperparameters from scratch on train, early-stopped on tune.
 
     Refitting gives a Hyperband winner, which may have seen only a few epochs,
-    its full training; the seed is the run seed, not the trial's.
+    its full training. `values` are the hyperparameters the chosen model was
+    first built with (the start of its Hyperband chain, tuner keys included):
+    the refit starts from the same seed, so the same initial weights and batch
+    order. A model of an interaction can sit at chance for several epochs;
+    from another start it may not begin to learn before early stopping ends
+    it, and the search's best trial would be lost. `spec` is the spec of the
+    round the trial came from (its `max_epochs` may have grown).
     """
     hypermodel = CNNHyperModel(spec)
     hp = kt.HyperParameters()
     hp.values = dict(values)
     if spec["deterministic"]:
-        keras.utils.set_random_seed(spec["seed"])
+        keras.utils.set_random_seed(trial_seed(spec["seed"], hp.values))
     model = hypermodel.network(hp)
     started = time.perf_counter()
     hypermodel.fit(hp, model, train, tune, epochs=spec["cnn"]["max_epochs"])
     return model, {**hypermodel.last_fit, "seconds": time.perf_counter() - started}
+
+
+def chain_start(trials: list[dict[str, Any]], chosen: dict[str, Any]) -> dict[str, Any]:
+    """The trial a Hyperband continuation chain began with (the chosen trial itself when
+    it continues nothing): its values are what the chosen model was built with."""
+    by_id = {trial["trial_id"]: trial for trial in trials}
+    trial = chosen
+    while (earlier := trial["hyperparameters"]["values"].get("tuner/trial_id")) is not None:
+        trial = by_id[f"{trial['round']}.{earlier}"]
+    return trial

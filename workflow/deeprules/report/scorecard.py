@@ -143,17 +143,44 @@ def best_tuned_baseline(stages: Stages) -> dict[str, Any]:
 
 
 def tip3(stages: Stages, dataset: dict[str, Any]) -> dict[str, Any]:
+    """Seeds and determinism, the "can it learn at all" check, and a search that started
+    small and grew only where the evidence said so."""
     cnn = stages.get("cnn")
     if not cnn:
         return _tip(3, NOT_DONE, "CNN did not run", "")
     repro = cnn["reproducibility"]
+    search = cnn.get("search", {})
+    check = search.get("learning_check")
+    rounds = search.get("rounds", [])
+    learned = (
+        f"smallest network fit {check['sequences']} training sequences to AUROC "
+        f"{check['train_auroc']:.3f} in {check['epochs']} epochs; "
+        if check
+        else "no learning check; "
+    )
+    grew = [r for r in rounds if r["widened"]]
+    growth = (
+        f"search started in the configured space and grew in {len(grew)} of "
+        f"{len(rounds)} round(s): " + "; ".join(_growth_line(r) for r in grew)
+        if grew
+        else f"search stayed in the configured space ({len(rounds)} round(s))"
+    )
     return _tip(
         3,
-        DONE if repro["deterministic"] else WARNING,
-        "seeds everywhere; deterministic TensorFlow ops; device recorded",
+        DONE if repro["deterministic"] and check else WARNING,
+        "seeds everywhere; deterministic TensorFlow ops; device recorded; pipeline checked "
+        "on a small batch; start small, grow on evidence",
         f"seed {repro['seed']}, deterministic ops {repro['op_determinism']}, "
-        f"device {cnn['device']['used']}",
+        f"device {cnn['device']['used']}; {learned}{growth}",
     )
+
+
+def _growth_line(search_round: dict[str, Any]) -> str:
+    """'round 2: filters [16, 32] -> [16, 32, 64] (why...)'."""
+    changes = ", ".join(
+        f"{key} {old} -> {new}" for key, (old, new) in search_round["widened"].items()
+    )
+    return f"round {search_round['round']}: {changes} ({'; '.join(search_round['reasons'])})"
 
 
 def tip4(stages: Stages, dataset: dict[str, Any]) -> dict[str, Any]:
@@ -195,14 +222,31 @@ def tip5(stages: Stages, dataset: dict[str, Any]) -> dict[str, Any]:
 
 
 def tip6(stages: Stages, dataset: dict[str, Any]) -> dict[str, Any]:
+    """The search's rounds (trials and best tune AUC each) and the chosen model's
+    receptive field against the input length."""
     cnn = stages.get("cnn")
     if not cnn:
         return _tip(6, NOT_DONE, "CNN did not run", "")
+    rounds = cnn.get("search", {}).get("rounds", [])
+    per_round = ", ".join(
+        f"round {r['round']}: {r['trials']} trials, best "
+        + ("n/a" if r["best_tune_auroc"] is None else f"{r['best_tune_auroc']:.3f}")
+        for r in rounds
+    )
+    field = cnn.get("receptive_field")
+    seen = (
+        f"; chosen model sees {field['positions']} of {field['input_length']} positions"
+        if field
+        else ""
+    )
     return _tip(
         6,
         DONE,
-        f"Keras Tuner {cnn['tuning']['tuner']} on the tune partition",
-        f"{cnn['tuning']['trials']} trials, best tune AUC {cnn['best_trial']['tune_auc']:.3f}",
+        f"Keras Tuner {cnn['tuning']['tuner']} on the tune partition, in rounds that widen "
+        "the space where the best trial says it is too small",
+        f"{cnn['tuning']['trials']} trials, best tune AUC {cnn['best_trial']['tune_auc']:.3f}"
+        + (f" ({per_round})" if per_round else "")
+        + seen,
     )
 
 

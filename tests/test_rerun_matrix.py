@@ -89,6 +89,7 @@ DATASET_FILE: dict[str, set[str]] = {
     "split.threshold": from_stages("split"),
     "split.denominator": from_stages("split"),
     "split.partition_column": from_stages("split"),
+    "split.balance_columns": from_stages("split"),
 }
 DATASET_PREFIX_STAGE = {"labels.": "curate", "metadata.": "curate"}
 
@@ -349,6 +350,7 @@ DATASET_VALUES: dict[str, Any] = {
     "split.threshold": 0.7,
     "split.denominator": "shorter",
     "split.partition_column": "fold",
+    "split.balance_columns": ["batch"],
 }
 SOURCE_VALUES: dict[str, Any] = {
     "name": "bound2",

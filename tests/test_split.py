@@ -16,7 +16,7 @@ from deeprules.io import InputError, read_json, read_tsv, write_tsv
 from deeprules.mmseqs import similar_pairs
 from deeprules.rule import Job
 from deeprules.split import build_settings, run, split_dataset
-from deeprules.split.cut import minimum_vertex_cover
+from deeprules.split.regions import minimum_vertex_cover
 
 AMINO_ACIDS = list("ACDEFGHIKLMNPQRSTVWY")
 

@@ -152,7 +152,7 @@ def split_settings(config: dict[str, Any], dataset: dict[str, Any]) -> dict[str,
     merged = {key: value for key, value in run.items() if key != "threshold"}
     merged["threshold"] = run["threshold"][kind]
     merged["threshold_key"] = f"config key 'split.threshold.{kind}'"
-    for key in ("threshold", "denominator", "partition_column"):
+    for key in ("threshold", "denominator", "partition_column", "balance_columns"):
         if key in override:
             merged[key] = override[key]
     if "threshold" in override:

@@ -9,11 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from deeprules import mmseqs
 from deeprules.contracts import PARTITIONS, Classes
 from deeprules.split.settings import SplitSettings
+from deeprules.split.strata import build_strata
 from deeprules.split.verify import leaking_pairs, leaks_by_partitions
 
 
@@ -68,6 +70,7 @@ def build_report(
             p["max_label_share_deviation"] <= settings.label_tolerance + 1e-9
             for p in partitions.values()
         ),
+        "covariate_balance": covariate_balance(outcome.table, outcome.kept, settings),
         "verification": _verification(outcome, settings),
         "timings_s": {k: round(v, 3) for k, v in timings.items()},
     }
@@ -91,6 +94,41 @@ def _partitions(kept: pd.DataFrame, labels: list[str], whole: pd.Series) -> dict
             "length_quartiles": _quartiles(part["sequence"].str.len()),
         }
     return partitions
+
+
+def covariate_balance(
+    table: pd.DataFrame, kept: pd.DataFrame, settings: SplitSettings
+) -> dict[str, Any]:
+    """Each partition's share of every label x covariate stratum next to the whole data
+    set's (shares within a block: among a partition's sequences, each stratum's share of
+    them). Reported for every method, so a comparison or published split shows its
+    drift too; only `homology` with balancing on is held to the tolerance."""
+    strata = build_strata(table, settings.length_bins, settings.balance_columns)
+    covariate = strata.block > 0
+    whole = strata.member.mean(axis=0)
+    where = table["id"].map(kept.set_index("id")["partition"]).to_numpy()
+    names = [name for name, c in zip(strata.names, covariate, strict=True) if c]
+    partitions = {}
+    for name in PARTITIONS:
+        rows = where == name
+        shares = strata.member[rows].mean(axis=0) if rows.any() else np.zeros(len(whole))
+        deviation = np.abs(shares - whole)[covariate]
+        partitions[name] = {
+            "stratum_shares": dict(zip(names, shares[covariate].round(4).tolist(), strict=True)),
+            "max_stratum_share_deviation": float(deviation.max()) if len(deviation) else 0.0,
+        }
+    return {
+        "balanced": settings.method == "homology" and settings.balances_covariates,
+        "covariates": list(strata.blocks[1:]),
+        "length_bins": settings.length_bins,
+        "tolerance": settings.covariate_tolerance,
+        "stratum_shares_whole": dict(zip(names, whole[covariate].round(4).tolist(), strict=True)),
+        "partitions": partitions,
+        "within_tolerance": all(
+            p["max_stratum_share_deviation"] <= settings.covariate_tolerance + 1e-9
+            for p in partitions.values()
+        ),
+    }
 
 
 def _graph(outcome: SplitOutcome) -> dict[str, Any]:

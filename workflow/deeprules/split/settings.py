@@ -13,6 +13,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from deeprules import mmseqs
 from deeprules.contracts import PARTITIONS
 from deeprules.io import InputError
@@ -27,6 +29,9 @@ class SplitSettings:
     method: str
     fractions: tuple[float, float, float]  # train, tune, test
     label_tolerance: float
+    length_bins: int  # quantile bins of length balanced per label (< 2: not balanced)
+    balance_columns: tuple[str, ...]  # metadata columns balanced per label
+    covariate_tolerance: float
     threshold: float
     denominator: str
     min_coverage: float
@@ -44,6 +49,17 @@ class SplitSettings:
         """What makes two sequences homologous here, as deeprules.mmseqs takes it:
         sequence type, threshold, denominator, minimum coverage."""
         return self.sequence_type, self.threshold, self.denominator, self.min_coverage
+
+    @property
+    def balances_covariates(self) -> bool:
+        """Whether strata besides the label are balanced (length bins or metadata columns)."""
+        return self.length_bins > 1 or bool(self.balance_columns)
+
+    @property
+    def tolerances(self) -> np.ndarray:
+        """Largest allowed share deviation per block of groups: label, then each covariate."""
+        covariates = (self.length_bins > 1) + len(self.balance_columns)
+        return np.array([self.label_tolerance] + [self.covariate_tolerance] * covariates)
 
     @property
     def identity_definition(self) -> str:
@@ -84,6 +100,9 @@ def build_settings(settings: dict[str, Any]) -> SplitSettings:
         method=method,
         fractions=_fractions(split["fractions"]),
         label_tolerance=_label_tolerance(split["label_tolerance"]),
+        length_bins=int(split["balance"]["length_bins"]),
+        balance_columns=tuple(split.get("balance_columns") or ()),  # set only by a dataset
+        covariate_tolerance=_covariate_tolerance(split["balance"]["tolerance"]),
         threshold=_threshold(split["threshold"], split["threshold_key"]),
         denominator=_denominator(split["denominator"]),
         min_coverage=float(split["min_coverage"]),
@@ -122,6 +141,15 @@ def _denominator(denominator: str) -> str:
             f"key 'split.denominator': must be one of {mmseqs.DENOMINATORS}, got '{denominator}'"
         )
     return denominator
+
+
+def _covariate_tolerance(value: Any) -> float:
+    tolerance = float(value)
+    if not 0 < tolerance < 1:
+        raise InputError(
+            f"config key 'split.balance.tolerance': must be in (0, 1), got {tolerance}"
+        )
+    return tolerance
 
 
 def _label_tolerance(value: Any) -> float:

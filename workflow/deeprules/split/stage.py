@@ -28,6 +28,7 @@ from deeprules.split.homology import partition_by_homology
 from deeprules.split.partition import REMOVED
 from deeprules.split.report import SplitOutcome, build_report
 from deeprules.split.settings import SplitSettings, build_settings
+from deeprules.split.strata import build_strata
 from deeprules.split.verify import stop_on_leakage, verify_no_leakage, within_partition_identities
 
 log = logging.getLogger("deeprules.split")
@@ -148,8 +149,18 @@ def assign_partitions(
     rng = np.random.default_rng(settings.seed)
     reasons: dict[int, tuple[str, str]] = {}  # only the homology method removes sequences
     if settings.method == "homology":
+        strata = (
+            build_strata(table, settings.length_bins, settings.balance_columns)
+            if settings.balances_covariates
+            else None
+        )
         codes, reasons = partition_by_homology(
-            adjacency(table["id"], pairs), labels, settings.fractions, settings.label_tolerance, rng
+            adjacency(table["id"], pairs),
+            labels,
+            settings.fractions,
+            settings.tolerances,
+            rng,
+            strata,
         )
     elif settings.method == "random":
         codes = partition_at_random(labels, settings.fractions, rng)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from deeprules.report.facts import median_lengths, metric
+from deeprules.report.split_shift import shift_evidence
 
 DONE, WARNING, NOT_DONE = "done", "warning", "not_done"
 # Test median length this far (relative) from train's is worth a reviewer's attention.
@@ -152,6 +153,7 @@ def tip7(stages: Stages, dataset: dict[str, Any]) -> dict[str, Any]:
     overfit = ev["overfitting_flags"]
     if overfit:
         parts.append(f"{len(overfit)} model(s) with a train/test gap above the threshold")
+    parts.extend(filter(None, [shift_evidence(split)]))  # covariate balance and shift
     shifted = length_shift(split)
     if shifted:
         parts.append(shifted)

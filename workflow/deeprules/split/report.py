@@ -32,6 +32,7 @@ class SplitOutcome:
     cross: pd.DataFrame  # verification: cross-partition pairs from report_from x threshold
     within: pd.Series  # identities of graph pairs inside one partition
     classes: Classes
+    shift: dict[str, Any]  # split.shift: statistics per pair of partitions and the gate
 
 
 def build_report(
@@ -71,6 +72,7 @@ def build_report(
             for p in partitions.values()
         ),
         "covariate_balance": covariate_balance(outcome.table, outcome.kept, settings),
+        "shift": outcome.shift,
         "verification": _verification(outcome, settings),
         "timings_s": {k: round(v, 3) for k, v in timings.items()},
     }

@@ -32,6 +32,10 @@ class SplitSettings:
     length_bins: int  # quantile bins of length balanced per label (< 2: not balanced)
     balance_columns: tuple[str, ...]  # metadata columns balanced per label
     covariate_tolerance: float
+    shift_max_auroc: float
+    shift_gated: tuple[str, ...]
+    shift_min_sequences: int
+    fail_on_shift: bool
     threshold: float
     denominator: str
     min_coverage: float
@@ -103,6 +107,10 @@ def build_settings(settings: dict[str, Any]) -> SplitSettings:
         length_bins=int(split["balance"]["length_bins"]),
         balance_columns=tuple(split.get("balance_columns") or ()),  # set only by a dataset
         covariate_tolerance=_covariate_tolerance(split["balance"]["tolerance"]),
+        shift_max_auroc=float(split["shift"]["max_auroc"]),
+        shift_gated=tuple(split["shift"]["gated"]),
+        shift_min_sequences=int(split["shift"]["min_sequences"]),
+        fail_on_shift=bool(split["shift"]["fail_on_shift"]),
         threshold=_threshold(split["threshold"], split["threshold_key"]),
         denominator=_denominator(split["denominator"]),
         min_coverage=float(split["min_coverage"]),

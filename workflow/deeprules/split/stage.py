@@ -28,6 +28,7 @@ from deeprules.split.homology import partition_by_homology
 from deeprules.split.partition import REMOVED
 from deeprules.split.report import SplitOutcome, build_report
 from deeprules.split.settings import SplitSettings, build_settings
+from deeprules.split.shift import gate, shift_statistics, stop_on_shift
 from deeprules.split.strata import build_strata
 from deeprules.split.verify import stop_on_leakage, verify_no_leakage, within_partition_identities
 
@@ -82,6 +83,11 @@ def split_dataset(
     tick = time.perf_counter()
     cross = verify_no_leakage(kept, settings, threads, workdir)
     timings["verification_s"] = time.perf_counter() - tick
+
+    tick = time.perf_counter()
+    shift = shift_statistics(kept, settings.sequence_type, settings.seed)
+    shift["gate"] = gate(shift, settings)
+    timings["shift_s"] = time.perf_counter() - tick
     timings["total_s"] = time.perf_counter() - started
 
     outcome = SplitOutcome(
@@ -94,9 +100,11 @@ def split_dataset(
         cross=cross,
         within=within_partition_identities(pairs, kept),
         classes=classes,
+        shift=shift,
     )
     report = build_report(outcome, settings, timings)
     stop_on_leakage(cross, settings)
+    stop_on_shift(shift["gate"], settings.method)
     _write_outputs(outcome, report, settings, outputs)
     return report
 

@@ -1,0 +1,50 @@
+"""Tip 7 evidence from the split: how far the partitions differ besides homology.
+
+A scorecard reader should see whether the test set is a fair sample, not only an
+independent one: the covariate balance the split reached and how well a
+classifier tells the partitions apart by length and composition (split_report.json,
+`covariate_balance` and `shift`). Reports written before these sections existed
+give no evidence here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def shift_evidence(split: dict[str, Any]) -> str:
+    """One sentence: balance achieved, then length / composition AUROC per pair and the
+    gate's verdict; empty for a report without a shift section."""
+    shift = split.get("shift")
+    if not shift:
+        return ""
+    parts = []
+    balance = split.get("covariate_balance")
+    if balance and balance["balanced"]:
+        worst = max(p["max_stratum_share_deviation"] for p in balance["partitions"].values())
+        covariates = ", ".join(
+            f"length in {balance['length_bins']} bins" if c == "length" else c
+            for c in balance["covariates"]
+        )
+        parts.append(
+            f"balanced on label x {covariates}: largest stratum-share gap "
+            f"{100 * worst:.1f} points (tolerance {100 * balance['tolerance']:g})"
+        )
+    for feature in ("length", "composition"):
+        values = [
+            f"{name} {pair[f'{feature}_auroc']:.2f}"
+            for name, pair in shift["pairs"].items()
+            if pair[f"{feature}_auroc"] is not None
+        ]
+        if values:
+            parts.append(f"{feature} AUROC (partition from {feature}) " + ", ".join(values))
+    gate = shift["gate"]
+    if gate["passed"]:
+        parts.append(f"no {'/'.join(gate['gated'])} AUROC above {gate['max_auroc']:g}")
+    else:
+        shown = ", ".join(f"{e['pair']} {e['feature']}" for e in gate["exceeded"])
+        parts.append(
+            f"SHIFTED beyond AUROC {gate['max_auroc']:g} ({shown}): test scores also "
+            "measure transfer to a different population"
+        )
+    return "; ".join(parts)

@@ -88,6 +88,7 @@ settings = build_settings(split_settings(config, {{"name": "bench", "sequence_ty
 folder = Path({str(folder)!r})
 outputs = {{k: folder / f"{{k}}.tsv" for k in (*PARTITIONS, "assignments", "dropped")}}
 outputs |= {{"report": folder / "split_report.json", "figure": folder / "identity.png"}}
+outputs["balance"] = folder / "balance.png"
 split_dataset(Path({str(sequences)!r}), settings, outputs, threads=2)
 """
     folder.mkdir(parents=True, exist_ok=True)

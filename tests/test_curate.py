@@ -20,8 +20,9 @@ LENIENT = {"on_invalid": "drop", "min_per_class": 1}
 
 def run_curate(tmp_path: Path, dataset: dict, settings: dict = STRICT):
     """Validate the dataset file, fetch its local sources, curate them."""
-    return fetch_and_curate(tmp_path, load_dataset(write_yaml(tmp_path / "toy.yaml", dataset)),
-                            settings)
+    return fetch_and_curate(
+        tmp_path, load_dataset(write_yaml(tmp_path / "toy.yaml", dataset)), settings
+    )
 
 
 def fetch_and_curate(tmp_path: Path, dataset: dict, settings: dict):
@@ -30,8 +31,11 @@ def fetch_and_curate(tmp_path: Path, dataset: dict, settings: dict):
     config = {"fetch": FETCH, "curate": settings}
     provenance = tmp_path / "provenance.json"
     fetch.run(
-        Job({}, {"files": tmp_path / "files", "provenance": provenance},
-            fetch_settings(config, dataset))
+        Job(
+            {},
+            {"files": tmp_path / "files", "provenance": provenance},
+            fetch_settings(config, dataset),
+        )
     )
     outputs = {name: tmp_path / "curate" / name for name in ("sequences", "dropped", "summary")}
     curate.run(Job({"provenance": provenance}, outputs, curate_settings(config, dataset)))

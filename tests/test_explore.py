@@ -70,8 +70,9 @@ def run(
     write_json(tmp_path / "summary.json", {"metadata_columns": metadata})
     write_tsv(
         tmp_path / "dropped.tsv",
-        dropped if dropped is not None else pd.DataFrame(columns=["id", "sequence_sha256",
-                                                                  "reason", "detail"]),
+        dropped
+        if dropped is not None
+        else pd.DataFrame(columns=["id", "sequence_sha256", "reason", "detail"]),
     )
     dataset = {
         "name": "synthetic",
@@ -83,8 +84,10 @@ def run(
     outputs = {"checks": out / "checks.json"}
     outputs |= {name: out / f"{name}.tsv" for name in TABLES}
     outputs |= {name: out / f"{name.removesuffix('_png')}.png" for name in FIGURES}
-    inputs = {name: tmp_path / f"{name}.{suffix}"
-              for name, suffix in (("sequences", "tsv"), ("summary", "json"), ("dropped", "tsv"))}
+    inputs = {
+        name: tmp_path / f"{name}.{suffix}"
+        for name, suffix in (("sequences", "tsv"), ("summary", "json"), ("dropped", "tsv"))
+    }
     config = {"explore": settings or defaults(), "seed": 1}
     explore.run(Job(inputs, outputs, explore_settings(config, dataset), threads=1))
     for path in outputs.values():
@@ -110,10 +113,18 @@ def test_clean_balanced_random_dataset_passes_every_check(tmp_path, sequence_typ
     result = run(tmp_path, clean_table(seed=3, sequence_type=sequence_type), sequence_type)
     verdicts = {c["name"]: (c["verdict"], c["value"]) for c in result["checks"]}
     assert all(v == "pass" for v, _ in verdicts.values()), verdicts
-    expected = {"label_x_batch", "shortcut_length", "shortcut_composition",
-                "shortcut_first_residues", "shortcut_last_residues", "position_composition",
-                "exact_duplicates", "near_duplicates_across_labels", "class_balance",
-                "batch_batch"}
+    expected = {
+        "label_x_batch",
+        "shortcut_length",
+        "shortcut_composition",
+        "shortcut_first_residues",
+        "shortcut_last_residues",
+        "position_composition",
+        "exact_duplicates",
+        "near_duplicates_across_labels",
+        "class_balance",
+        "batch_batch",
+    }
     assert expected <= set(verdicts)
     if sequence_type == "dna":
         assert "shortcut_gc_content" in verdicts
@@ -149,7 +160,9 @@ def test_first_residue_artefact_fails_first_residue_check(tmp_path):
     assert checks["shortcut_first_residues"]["verdict"] == "fail"
     assert checks["position_composition"]["verdict"] == "fail"
     assert (checks["position_composition"]["end"], checks["position_composition"]["position"]) == (
-        "start", 1)
+        "start",
+        1,
+    )
     assert checks["shortcut_last_residues"]["verdict"] == "pass"
     assert result["floor"]["check"] == "shortcut_first_residues"
 
@@ -199,8 +212,12 @@ def test_near_duplicates_across_labels_fail_duplicate_check(tmp_path, searched):
 def test_label_conflicts_in_curation_ledger_fail_exact_duplicate_check(tmp_path):
     table = clean_table(seed=9)
     ledger = pd.DataFrame(
-        {"id": [f"c{i}" for i in range(40)], "sequence_sha256": "0" * 16,
-         "reason": "label_conflict", "detail": "same sequence labelled pos and neg"}
+        {
+            "id": [f"c{i}" for i in range(40)],
+            "sequence_sha256": "0" * 16,
+            "reason": "label_conflict",
+            "detail": "same sequence labelled pos and neg",
+        }
     )
     check = by_name(run(tmp_path, table, dropped=ledger))["exact_duplicates"]
     assert check["verdict"] == "fail"
@@ -248,8 +265,10 @@ def enforce_strict(checks: Path, gate_path: Path, strict: bool) -> dict:
 
 def checks_file(tmp_path: Path, verdicts: list[str]) -> Path:
     path = tmp_path / "checks.json"
-    checks = [{"name": f"check_{i}", "verdict": v, "explanation": f"reason {i}."}
-              for i, v in enumerate(verdicts)]
+    checks = [
+        {"name": f"check_{i}", "verdict": v, "explanation": f"reason {i}."}
+        for i, v in enumerate(verdicts)
+    ]
     write_json(path, {"checks": checks})
     return path
 
@@ -290,8 +309,11 @@ def test_kmer_profile_and_end_residues_count_what_they_should():
     assert shortcuts.ambiguous_fraction(encoded)[0] == pytest.approx(0.2)
     last = shortcuts.end_residues(encoded, 3, from_end=True)
     names = shortcuts.end_residue_names("ACGT", 3, from_end=True)
-    assert {n for n, v in zip(names, last[1], strict=True) if v} == {"last1_G", "last2_G",
-                                                                     "last3_absent"}
+    assert {n for n, v in zip(names, last[1], strict=True) if v} == {
+        "last1_G",
+        "last2_G",
+        "last3_absent",
+    }
 
 
 def test_p_value_is_small_for_signal_and_never_below_its_floor():
@@ -300,8 +322,7 @@ def test_p_value_is_small_for_signal_and_never_below_its_floor():
     signal = labels + rng.normal(0, 0.5, size=400)
     score = shortcuts.shortcut_auroc(signal, labels, folds=5, permutations=99, seed=0)
     assert score.best > 0.8 and score.p_value == pytest.approx(2 / 100)
-    noise = shortcuts.shortcut_auroc(rng.normal(size=400), labels, folds=5, permutations=99,
-                                     seed=0)
+    noise = shortcuts.shortcut_auroc(rng.normal(size=400), labels, folds=5, permutations=99, seed=0)
     assert noise.p_value > 0.05
 
 

@@ -160,8 +160,13 @@ def test_tip1_reads_evaluate_outcomes_and_shows_every_miss():
     from deeprules.report.scorecard import tip1
 
     def comparison(reference: str, why: str, outcome: str) -> dict:
-        return {"candidate": "cnn", "reference": reference, "why": why, "outcome": outcome,
-                "verdict": f"CNN vs {reference}: {outcome}."}
+        return {
+            "candidate": "cnn",
+            "reference": reference,
+            "why": why,
+            "outcome": outcome,
+            "verdict": f"CNN vs {reference}: {outcome}.",
+        }
 
     best = comparison("random_forest", "best baseline on tune", "better")
     control = comparison("control_shortcut", "control", "better")

@@ -139,3 +139,17 @@ def test_refined_stratified_partition_has_no_cross_edge(seed):
     graph.partition = codes
     assert graph.cross_edges() == 0
     assert (np.abs(graph.deviations(graph.counts())) <= 0.05 + 1e-9).all()
+
+
+def test_balance_costs_compare_none_default_stricter(tmp_path):
+    table = short_core_long_periphery(np.random.default_rng(3))
+    report, folder = run_split(tmp_path, table, balance={"length_bins": 2, "tolerance": 0.1})
+    rows = {row["setting"]: row for row in report["balance_costs"]}
+    assert list(rows) == ["none", "default", "stricter"]
+    assert rows["default"]["kept"] == report["sequences"]["kept"]
+    assert rows["stricter"]["length_bins"] == 4 and rows["stricter"]["tolerance"] == 0.05
+    assert rows["none"]["max_stratum_gap_points"] > rows["default"]["max_stratum_gap_points"]
+    assert rows["none"]["max_length_auroc"] > rows["default"]["max_length_auroc"]
+    assert (folder / "balance.png").stat().st_size > 0
+    single, _ = run_split(tmp_path, table, method="random")
+    assert [row["setting"] for row in single["balance_costs"]] == ["as split"]

@@ -87,3 +87,18 @@ def test_scorecard_evidence_names_balance_and_shift(tmp_path):
     assert "length AUROC (partition from length) train vs tune" in text
     assert "no length AUROC above 0.6" in text
     assert shift_evidence({"method": "homology"}) == ""
+
+
+def test_balance_cost_table_for_the_report():
+    from deeprules.report.split_shift import balance_cost_table
+
+    rows = [
+        {"setting": "none", "length_bins": 0, "tolerance": None, "kept": 4393,
+         "max_length_auroc": 0.901, "max_label_gap_points": 3.0, "max_stratum_gap_points": 28.3},
+        {"setting": "default", "length_bins": 3, "tolerance": 0.02, "kept": 4150,
+         "max_length_auroc": 0.528, "max_label_gap_points": 2.8, "max_stratum_gap_points": 2.0},
+    ]  # fmt: skip
+    table = balance_cost_table({"balance_costs": rows}).splitlines()
+    assert len(table) == 4
+    assert table[3] == "| default | 3 / 0.02 | 4,150 | 0.528 | 2.8 | 2.0 |"
+    assert balance_cost_table({}) == ""

@@ -31,9 +31,7 @@ def _ranked_classes(classes: Classes) -> list[str]:
     return [classes.positive] if classes.binary else list(classes.names)
 
 
-def ranking_scores(
-    labels: Sequence[str], scores: np.ndarray, classes: Classes
-) -> dict[str, float]:
+def ranking_scores(labels: Sequence[str], scores: np.ndarray, classes: Classes) -> dict[str, float]:
     """AUROC and AUPRC from class probabilities (columns in `classes.names` order);
     NaN when no ranked class has both members and non-members."""
     labels = np.asarray(labels)

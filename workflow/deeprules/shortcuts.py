@@ -108,9 +108,11 @@ def kmer_profile(encoded: EncodedSequences, k: int) -> np.ndarray:
         valid &= shifted != encoded.other
         index = index * size + np.minimum(shifted, size - 1)
     n_kmers = size**k
-    counts = np.bincount(
-        rows[valid] * n_kmers + index[valid], minlength=len(encoded.lengths) * n_kmers
-    ).reshape(-1, n_kmers).astype(np.float32)
+    counts = (
+        np.bincount(rows[valid] * n_kmers + index[valid], minlength=len(encoded.lengths) * n_kmers)
+        .reshape(-1, n_kmers)
+        .astype(np.float32)
+    )
     return counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
 
 

@@ -29,8 +29,9 @@ def class_balance_check(
     result = verdict(1 / ratio, warn=1 / thresholds["warn"], fail=1 / thresholds["fail"])
     majority = float(prevalence.max())
     metrics = {
-        "accuracy": "meaningful" if ratio >= 0.8 else f"misleading: always predicting the largest "
-        f"class scores {majority:.2f}",
+        "accuracy": "meaningful"
+        if ratio >= 0.8
+        else f"misleading: always predicting the largest class scores {majority:.2f}",
         "balanced_accuracy": "meaningful",
         "mcc": "meaningful",
         "auroc": "meaningful, but can look good while the smallest class is poorly found"
@@ -47,8 +48,13 @@ def class_balance_check(
         "are the class prevalences."
     )
     check = make_check(
-        "class_balance", "class_balance", "smallest class size / largest class size", ratio,
-        thresholds, result, explanation,
+        "class_balance",
+        "class_balance",
+        "smallest class size / largest class size",
+        ratio,
+        thresholds,
+        result,
+        explanation,
         counts={str(k): int(v) for k, v in counts.items()},
         prevalence={str(k): round(float(v), 4) for k, v in prevalence.items()},
         metrics=metrics,

@@ -42,8 +42,16 @@ def batch_checks(
             usable = counts[counts >= folds].index
             keep = levels.isin(usable).to_numpy()
             if len(usable) < 2:
-                rows.append({"column": column, "label": label, "levels": len(usable),
-                             "sequences": int(keep.sum()), "auroc": None, "p_value": None})
+                rows.append(
+                    {
+                        "column": column,
+                        "label": label,
+                        "levels": len(usable),
+                        "sequences": int(keep.sum()),
+                        "auroc": None,
+                        "p_value": None,
+                    }
+                )
                 continue
             codes = pd.Categorical(levels[keep]).codes.astype(int)
             score = shortcuts.shortcut_auroc(
@@ -54,9 +62,16 @@ def batch_checks(
                 seed=seed,
                 models={"linear": shortcuts.linear_model()},
             )
-            rows.append({"column": column, "label": label, "levels": len(usable),
-                         "sequences": int(keep.sum()), "auroc": round(score.best, 4),
-                         "p_value": score.p_value})
+            rows.append(
+                {
+                    "column": column,
+                    "label": label,
+                    "levels": len(usable),
+                    "sequences": int(keep.sum()),
+                    "auroc": round(score.best, 4),
+                    "p_value": score.p_value,
+                }
+            )
             if worst is None or score.best > worst["auroc"]:
                 worst = {"auroc": score.best, "p_value": score.p_value, "label": label}
         checks.append(_batch_check(column, worst, thresholds, settings))
@@ -74,10 +89,16 @@ def _batch_check(
     statistic = "largest cross-validated AUROC, within one label, of k-mers predicting the column"
     if worst is None:
         return make_check(
-            f"batch_{column}", "batch", statistic, 0.5, thresholds, "pass",
+            f"batch_{column}",
+            "batch",
+            statistic,
+            0.5,
+            thresholds,
+            "pass",
             f"Within each label '{column}' has fewer than two values with enough sequences, "
             "so a batch effect inside a label cannot be tested.",
-            column=column, tested=False,
+            column=column,
+            tested=False,
         )
     result = auroc_verdict(worst["auroc"], worst["p_value"], settings)
     explanation = (
@@ -89,6 +110,15 @@ def _batch_check(
         f"{worst['auroc']:.2f})."
     )
     return make_check(
-        f"batch_{column}", "batch", statistic, worst["auroc"], thresholds, result, explanation,
-        column=column, tested=True, label=worst["label"], p_value=worst["p_value"],
+        f"batch_{column}",
+        "batch",
+        statistic,
+        worst["auroc"],
+        thresholds,
+        result,
+        explanation,
+        column=column,
+        tested=True,
+        label=worst["label"],
+        p_value=worst["p_value"],
     )

@@ -38,11 +38,17 @@ def exact_duplicate_check(
         else f"Few identical sequences carry different labels ({fraction:.1%} of the records)."
     )
     return make_check(
-        "exact_duplicates", "duplicates", "fraction of records that are identical sequences "
-        "with different labels", fraction, thresholds, result, explanation,
+        "exact_duplicates",
+        "duplicates",
+        "fraction of records that are identical sequences with different labels",
+        fraction,
+        thresholds,
+        result,
+        explanation,
         label_conflicts_dropped_by_curation=conflicts_dropped,
         exact_duplicates_dropped_by_curation=int(reasons.get("exact_duplicate", 0)),
-        across_labels_in_table=across_left, within_label_in_table=within_left,
+        across_labels_in_table=across_left,
+        within_label_in_table=within_left,
     )
 
 
@@ -69,7 +75,9 @@ def near_duplicate_check(
     sampling = len(searched) / len(table)
     log.info(
         "near-duplicates across labels at identity >= %.2f among %d of %d sequences",
-        identity, len(searched), len(table),
+        identity,
+        len(searched),
+        len(table),
     )
     pairs = similar_pairs(
         searched[["id", "sequence", "label"]],
@@ -98,10 +106,18 @@ def near_duplicate_check(
     if sampling < 1:
         search += f" among a random {len(searched)} of {len(table)} sequences, extrapolated"
     check = make_check(
-        "near_duplicates_across_labels", "duplicates", "fraction of sequences with a "
-        "near-duplicate in another class", fraction, thresholds, result, explanation,
-        identity=identity, identity_denominator="longer", pairs=len(pairs),
-        sequences_searched=len(searched), search=search,
+        "near_duplicates_across_labels",
+        "duplicates",
+        "fraction of sequences with a near-duplicate in another class",
+        fraction,
+        thresholds,
+        result,
+        explanation,
+        identity=identity,
+        identity_denominator="longer",
+        pairs=len(pairs),
+        sequences_searched=len(searched),
+        search=search,
     )
     return check, pairs
 

@@ -50,8 +50,13 @@ def plot_composition(composition: np.ndarray, labels: pd.Series, alphabet: str, 
 
 
 def plot_pca(
-    coordinates: np.ndarray, explained: np.ndarray, sample: pd.DataFrame, columns: list[str],
-    k: int, seed: int, path: Path,
+    coordinates: np.ndarray,
+    explained: np.ndarray,
+    sample: pd.DataFrame,
+    columns: list[str],
+    k: int,
+    seed: int,
+    path: Path,
 ) -> None:
     """One scatter per colouring: by label, then by each metadata column."""
     shown = np.random.default_rng(seed).permutation(len(sample))[:MAX_POINTS_PER_PLOT]
@@ -66,10 +71,19 @@ def plot_pca(
             axis.scatter(coordinates[at, 0], coordinates[at, 1], s=4, alpha=0.5, label=str(level))
         if len(levels) > 10:
             at = shown[~np.isin(values, levels[:10])]
-            axis.scatter(coordinates[at, 0], coordinates[at, 1], s=4, alpha=0.5, c="grey",
-                         label=f"{len(levels) - 10} more")
-        axis.set(xlabel=f"PC1 ({explained[0]:.0%})", ylabel=f"PC2 ({explained[1]:.0%})",
-                 title=f"{k}-mer profiles by {column}")
+            axis.scatter(
+                coordinates[at, 0],
+                coordinates[at, 1],
+                s=4,
+                alpha=0.5,
+                c="grey",
+                label=f"{len(levels) - 10} more",
+            )
+        axis.set(
+            xlabel=f"PC1 ({explained[0]:.0%})",
+            ylabel=f"PC2 ({explained[1]:.0%})",
+            title=f"{k}-mer profiles by {column}",
+        )
         axis.legend(markerscale=3, fontsize=7)
     _save(figure, path)
 
@@ -107,8 +121,12 @@ def plot_positions(
             axis.plot(part["position"], part["cramers_v"], marker="o", markersize=3)
         axis.axhline(settings["position_v_warn"], color="orange", linestyle="--")
         axis.axhline(settings["position_v_fail"], color="red", linestyle="--")
-        axis.set(xlabel=f"position from the {end}", ylabel="Cramér's V", ylim=(0, 1),
-                 title=f"Class differences by position, from the {end}")
+        axis.set(
+            xlabel=f"position from the {end}",
+            ylabel="Cramér's V",
+            ylim=(0, 1),
+            title=f"Class differences by position, from the {end}",
+        )
         for row, label in enumerate(shown, start=1):
             axis = axes[row, column]
             cells = frequencies[(frequencies["end"] == end) & (frequencies["label"] == label)]

@@ -78,10 +78,13 @@ def _check_classes(table: pd.DataFrame, path: Path, folds: int) -> None:
 
 def check_settings(settings: dict[str, Any]) -> None:
     """Threshold pairs the schema cannot compare: a warning must come before a failure."""
-    pairs = [("auroc_warn", "auroc_fail"), ("cramers_v_warn", "cramers_v_fail"),
-             ("position_v_warn", "position_v_fail"),
-             ("duplicate_fraction_warn", "duplicate_fraction_fail"),
-             ("balance_fail", "balance_warn")]  # smaller balance is worse
+    pairs = [
+        ("auroc_warn", "auroc_fail"),
+        ("cramers_v_warn", "cramers_v_fail"),
+        ("position_v_warn", "position_v_fail"),
+        ("duplicate_fraction_warn", "duplicate_fraction_fail"),
+        ("balance_fail", "balance_warn"),
+    ]  # smaller balance is worse
     for low, high in pairs:
         if settings[low] > settings[high]:
             raise InputError(

@@ -46,10 +46,16 @@ def label_metadata_checks(
         if contingency.shape[1] < 2:
             checks.append(
                 make_check(
-                    f"label_x_{column}", "label_x_metadata", "bias-corrected Cramér's V", 0.0,
-                    thresholds, "pass",
+                    f"label_x_{column}",
+                    "label_x_metadata",
+                    "bias-corrected Cramér's V",
+                    0.0,
+                    thresholds,
+                    "pass",
                     f"'{column}' has one value for every sequence, so it cannot explain the label.",
-                    column=column, chi_square_p=1.0, levels=1,
+                    column=column,
+                    chi_square_p=1.0,
+                    levels=1,
                 )
             )
             continue
@@ -65,9 +71,16 @@ def label_metadata_checks(
         )
         checks.append(
             make_check(
-                f"label_x_{column}", "label_x_metadata", "bias-corrected Cramér's V", v,
-                thresholds, result, explanation,
-                column=column, chi_square_p=p_value, levels=int(contingency.shape[1]),
+                f"label_x_{column}",
+                "label_x_metadata",
+                "bias-corrected Cramér's V",
+                v,
+                thresholds,
+                result,
+                explanation,
+                column=column,
+                chi_square_p=p_value,
+                levels=int(contingency.shape[1]),
             )
         )
     columns = ["column", "label", "level", "count"]

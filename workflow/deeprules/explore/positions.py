@@ -36,15 +36,25 @@ def position_composition(
             contingency = pd.crosstab(label_values[reaches], letters[codes[reaches]])
             p_value, v = cramers_v(contingency)
             association_rows.append(
-                {"end": end, "position": position, "sequences": int(reaches.sum()),
-                 "cramers_v": round(v, 4), "chi_square_p": p_value}
+                {
+                    "end": end,
+                    "position": position,
+                    "sequences": int(reaches.sum()),
+                    "cramers_v": round(v, 4),
+                    "chi_square_p": p_value,
+                }
             )
             fractions = contingency.div(contingency.sum(axis=1), axis=0)
             for label, row in fractions.iterrows():
                 for residue, fraction in row.items():
                     frequency_rows.append(
-                        {"end": end, "position": position, "label": label,
-                         "residue": residue, "fraction": round(float(fraction), 4)}
+                        {
+                            "end": end,
+                            "position": position,
+                            "label": label,
+                            "residue": residue,
+                            "fraction": round(float(fraction), 4),
+                        }
                     )
     return pd.DataFrame(frequency_rows), pd.DataFrame(association_rows)
 
@@ -54,8 +64,12 @@ def position_check(association: pd.DataFrame, settings: dict[str, Any]) -> dict[
     thresholds = {"warn": settings["position_v_warn"], "fail": settings["position_v_fail"]}
     if association.empty:
         return make_check(
-            "position_composition", "position", "largest bias-corrected Cramér's V over positions",
-            0.0, thresholds, "pass",
+            "position_composition",
+            "position",
+            "largest bias-corrected Cramér's V over positions",
+            0.0,
+            thresholds,
+            "pass",
             "Too few sequences per class reach any position to compare positions.",
         )
     worst = association.loc[association["cramers_v"].idxmax()]
@@ -71,8 +85,14 @@ def position_check(association: pd.DataFrame, settings: dict[str, Any]) -> dict[
         f"at {where})."
     )
     return make_check(
-        "position_composition", "position", "largest bias-corrected Cramér's V over positions",
-        v, thresholds, result, explanation,
-        end=str(worst["end"]), position=int(worst["position"]),
+        "position_composition",
+        "position",
+        "largest bias-corrected Cramér's V over positions",
+        v,
+        thresholds,
+        result,
+        explanation,
+        end=str(worst["end"]),
+        position=int(worst["position"]),
         positions_scanned=len(association),
     )

@@ -90,10 +90,16 @@ def shortcut_checks(
             )
         checks.append(
             make_check(
-                f"shortcut_{name}", "shortcut", "cross-validated AUROC, larger of a linear and "
-                "a flexible model", score.best, thresholds, result,
+                f"shortcut_{name}",
+                "shortcut",
+                "cross-validated AUROC, larger of a linear and a flexible model",
+                score.best,
+                thresholds,
+                result,
                 _shortcut_explanation(name, score, result),
-                model=score.best_model, auroc_per_model=score.auroc, p_value=score.p_value,
+                model=score.best_model,
+                auroc_per_model=score.auroc,
+                p_value=score.p_value,
                 shuffles=score.permutations,
             )
         )

@@ -53,8 +53,12 @@ def run(job: Job) -> None:
     table, metadata = load_inputs(
         job.inputs["sequences"], job.inputs["summary"], dataset, settings["cv_folds"]
     )
-    log.info("%d sequences, classes %s, metadata %s", len(table),
-             table["label"].value_counts().to_dict(), metadata)
+    log.info(
+        "%d sequences, classes %s, metadata %s",
+        len(table),
+        table["label"].value_counts().to_dict(),
+        metadata,
+    )
     encoded = shortcuts.encode(table["sequence"].to_numpy(), sequence_type)
 
     checks, contingency = label_metadata_checks(table, metadata, settings)
@@ -73,8 +77,12 @@ def run(job: Job) -> None:
 
     frequencies, association = position_composition(encoded, table["label"], settings)
     checks.append(position_check(association, settings))
-    write_tsv(outputs["positions"], frequencies.merge(association, on=["end", "position"])
-              if not frequencies.empty else frequencies)
+    write_tsv(
+        outputs["positions"],
+        frequencies.merge(association, on=["end", "position"])
+        if not frequencies.empty
+        else frequencies,
+    )
 
     checks += _duplicate_and_balance_checks(table, read_tsv(job.inputs["dropped"]), job)
 
@@ -86,8 +94,9 @@ def run(job: Job) -> None:
     write_tsv(outputs["batch"], batch_table)
 
     plot_lengths(table, outputs["lengths_png"])
-    plot_composition(features["composition"], sample["label"], encoded.alphabet,
-                     outputs["composition_png"])
+    plot_composition(
+        features["composition"], sample["label"], encoded.alphabet, outputs["composition_png"]
+    )
     plot_pca(coordinates, explained, sample, metadata, k, seed, outputs["pca_png"])
     plot_shortcuts(shortcut_table, settings, outputs["shortcuts_png"])
     plot_positions(frequencies, association, settings, outputs["positions_png"])
@@ -101,8 +110,12 @@ def _duplicate_and_balance_checks(
     settings, seed = job.settings["explore"], job.settings["seed"]
     exact = exact_duplicate_check(table, dropped, settings)
     near, pairs = near_duplicate_check(
-        table, job.dataset["sequence_type"], settings, Path(job.outputs["checks"]).parent,
-        job.threads, seed,
+        table,
+        job.dataset["sequence_type"],
+        settings,
+        Path(job.outputs["checks"]).parent,
+        job.threads,
+        seed,
     )
     write_tsv(job.outputs["near_duplicates"], pairs)
     balance, balance_table = class_balance_check(table["label"], settings)
@@ -113,8 +126,12 @@ def _duplicate_and_balance_checks(
 def _write_checks(result: dict[str, Any], path: Path) -> None:
     """checks.json, and every check that did not pass in the log."""
     write_json(path, result)
-    log.info("verdicts %s; floor AUROC %.3f (%s)", result["verdicts"],
-             result["floor"]["auroc"], result["floor"]["check"])
+    log.info(
+        "verdicts %s; floor AUROC %.3f (%s)",
+        result["verdicts"],
+        result["floor"]["auroc"],
+        result["floor"]["check"],
+    )
     for check in result["checks"]:
         if check["verdict"] != "pass":
             log.warning("%s %s: %s", check["verdict"].upper(), check["name"], check["explanation"])

@@ -24,7 +24,13 @@ from deeprules.io import InputError, read_tsv
 log = logging.getLogger("deeprules.interpret")
 
 IMPORTANCE_COLUMNS = [
-    "model", "rank", "feature", "importance", "importance_std", "method", "favours"
+    "model",
+    "rank",
+    "feature",
+    "importance",
+    "importance_std",
+    "method",
+    "favours",
 ]
 
 

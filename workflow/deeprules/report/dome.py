@@ -67,9 +67,7 @@ def _model(stages: Stages, dataset: dict[str, Any]) -> dict[str, Any]:
         "integrated gradients, filter logos",
         "output": "class probabilities",
         "execution_time": (
-            f"CNN search {cnn['tuning']['seconds']:.0f} s on {cnn['device']['used']}"
-            if cnn
-            else ""
+            f"CNN search {cnn['tuning']['seconds']:.0f} s on {cnn['device']['used']}" if cnn else ""
         ),
         "availability": "weights in results/ only"
         if dataset["sensitive"]

@@ -48,3 +48,26 @@ def shift_evidence(split: dict[str, Any]) -> str:
             "measure transfer to a different population"
         )
     return "; ".join(parts)
+
+
+def balance_cost_table(split: dict[str, Any]) -> str:
+    """What covariate balance costs (split_report.json balance_costs) as a Markdown table,
+    for the report next to balance.png; empty for a report without it."""
+    rows = split.get("balance_costs")
+    if not rows:
+        return ""
+    lines = [
+        "| balance | length bins / tolerance | kept | largest length AUROC | "
+        "largest label-share gap (points) | largest stratum-share gap (points) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        setting = (
+            "-" if row["tolerance"] is None else f"{row['length_bins']} / {row['tolerance']:g}"
+        )
+        auroc = "-" if row["max_length_auroc"] is None else f"{row['max_length_auroc']:.3f}"
+        lines.append(
+            f"| {row['setting']} | {setting} | {row['kept']:,} | {auroc} | "
+            f"{row['max_label_gap_points']:.1f} | {row['max_stratum_gap_points']:.1f} |"
+        )
+    return "\n".join(lines)

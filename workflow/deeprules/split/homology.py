@@ -8,6 +8,7 @@ it can. Several attempts with derived seeds; the one keeping most sequences wins
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -36,13 +37,17 @@ def partition_by_homology(
     tolerances: np.ndarray,
     rng: np.random.Generator,
     strata: Strata | None = None,
+    acceptable: Callable[[np.ndarray], bool] | None = None,
 ) -> tuple[np.ndarray, dict[int, tuple[str, str]]]:
     """Partition code per node (REMOVED for removed nodes) with no edge between partitions,
     and the reason for each removal.
 
     Groups are the labels, or with `strata` the labels and label x covariate strata;
     `tolerances` holds the largest allowed share deviation per block of groups
-    (label first). The best of RESTARTS attempts (seeds drawn from `rng`) is returned.
+    (label first). The best of RESTARTS attempts (seeds drawn from `rng`) is returned:
+    the one keeping most among those `acceptable` accepts (the shift gate: counts of
+    strata do not bound the shift of lengths within them, and attempts differ), else
+    the one keeping most.
 
     1. Components are placed whole, largest first, where they fit; a component
        larger than every partition's remaining room is cut (deeprules.split.cut).
@@ -66,9 +71,15 @@ def partition_by_homology(
         if graph.cross_edges():
             raise AssertionError("partitioning left a cross-partition edge")  # cannot happen
         kept = int((graph.partition != REMOVED).sum())
-        log.info("partition attempt: %d of %d sequences kept", kept, len(labels))
-        if best is None or kept > best[0]:
-            best = (kept, graph)
+        accepted = acceptable is None or acceptable(graph.partition)
+        log.info(
+            "partition attempt: %d of %d sequences kept%s",
+            kept,
+            len(labels),
+            "" if accepted else " (shift gate exceeded)",
+        )
+        if best is None or (accepted, kept) > best[0]:
+            best = ((accepted, kept), graph)
     assert best is not None
     return best[1].partition, best[1].reasons
 

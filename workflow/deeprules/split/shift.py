@@ -54,13 +54,20 @@ class ShiftError(InputError):
     """A homology split whose partitions a classifier tells apart beyond the gate."""
 
 
-def shift_statistics(kept: pd.DataFrame, sequence_type: str, seed: int) -> dict[str, Any]:
-    """Shift between every pair of partitions of `kept` (columns sequence, label, partition)."""
+def shift_statistics(
+    kept: pd.DataFrame,
+    sequence_type: str,
+    seed: int,
+    classifiers: tuple[str, ...] = tuple(CLASSIFIERS),
+) -> dict[str, Any]:
+    """Shift between every pair of partitions of `kept` (columns sequence, label, partition);
+    `classifiers`: which AUROCs to compute (length, composition)."""
     lengths = kept["sequence"].str.len().to_numpy()
     features = {
-        "length": np.log(np.maximum(lengths, 1)).astype(np.float64)[:, None],
-        "composition": _composition(kept["sequence"], sequence_type),
+        "length": lambda: np.log(np.maximum(lengths, 1)).astype(np.float64)[:, None],
+        "composition": lambda: _composition(kept["sequence"], sequence_type),
     }
+    features = {name: features[name]() for name in classifiers}
     pairs = {}
     for first, second in itertools.combinations(PARTITIONS, 2):
         rows = kept["partition"].isin([first, second]).to_numpy()
@@ -144,6 +151,12 @@ def gate(shift: dict[str, Any], settings: SplitSettings) -> dict[str, Any]:
         "passed": not exceeded,
         "action": ("fail" if settings.method == "homology" and settings.fail_on_shift else "warn"),
     }
+
+
+def passes_gate(kept: pd.DataFrame, settings: SplitSettings) -> bool:
+    """Whether a candidate partition passes the shift gate (gated classifiers only)."""
+    shift = shift_statistics(kept, settings.sequence_type, settings.seed, settings.shift_gated)
+    return bool(gate(shift, settings)["passed"])
 
 
 def stop_on_shift(verdict: dict[str, Any], method: str) -> None:

@@ -122,7 +122,7 @@ def covariate_balance(
             "max_stratum_share_deviation": float(deviation.max()) if len(deviation) else 0.0,
         }
     return {
-        "balanced": settings.method == "homology" and settings.balances_covariates,
+        "balanced": settings.method == "homology" and strata.n_blocks > 1,
         "covariates": list(strata.blocks[1:]),
         "length_bins": settings.length_bins,
         "tolerance": settings.covariate_tolerance,

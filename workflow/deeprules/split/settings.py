@@ -55,16 +55,9 @@ class SplitSettings:
         sequence type, threshold, denominator, minimum coverage."""
         return self.sequence_type, self.threshold, self.denominator, self.min_coverage
 
-    @property
-    def balances_covariates(self) -> bool:
-        """Whether strata besides the label are balanced (length bins or metadata columns)."""
-        return self.length_bins > 1 or bool(self.balance_columns)
-
-    @property
-    def tolerances(self) -> np.ndarray:
+    def tolerances(self, blocks: int) -> np.ndarray:
         """Largest allowed share deviation per block of groups: label, then each covariate."""
-        covariates = (self.length_bins > 1) + len(self.balance_columns)
-        return np.array([self.label_tolerance] + [self.covariate_tolerance] * covariates)
+        return np.array([self.label_tolerance] + [self.covariate_tolerance] * (blocks - 1))
 
     @property
     def identity_definition(self) -> str:

@@ -173,16 +173,13 @@ def assign_partitions(
     rng = np.random.default_rng(settings.seed)
     reasons: dict[int, tuple[str, str]] = {}  # only the homology method removes sequences
     if settings.method == "homology":
-        strata = (
-            build_strata(table, settings.length_bins, settings.balance_columns)
-            if settings.balances_covariates
-            else None
-        )
+        strata = build_strata(table, settings.length_bins, settings.balance_columns)
+        strata = strata if strata.n_blocks > 1 else None  # nothing besides the label
         codes, reasons = partition_by_homology(
             adjacency(table["id"], pairs),
             labels,
             settings.fractions,
-            settings.tolerances,
+            settings.tolerances(strata.n_blocks if strata else 1),
             rng,
             strata,
             acceptable=_shift_judge(table, settings) if strata is not None else None,

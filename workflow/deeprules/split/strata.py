@@ -40,7 +40,8 @@ class Strata:
 
 def build_strata(table: pd.DataFrame, length_bins: int, columns: tuple[str, ...] = ()) -> Strata:
     """Label groups, then label x length bin (if length_bins > 1), then label x value of
-    each metadata column. Empty groups are dropped (tied lengths can merge bins)."""
+    each metadata column. Empty groups are dropped (tied lengths can merge bins), and so
+    is a covariate with one value per label, which would only repeat the label."""
     labels = table["label"].astype(str).to_numpy()
     blocks: list[tuple[str, np.ndarray]] = [("label", labels)]
     if length_bins > 1:
@@ -54,20 +55,26 @@ def build_strata(table: pd.DataFrame, length_bins: int, columns: tuple[str, ...]
             )
         values = table[column].fillna("").astype(str)
         blocks.append((column, (f"{column}=" + values).to_numpy()))
-    members, names, block_of = [], [], []
-    for index, (_, values) in enumerate(blocks):
+    members, names, block_of, kept_blocks = [], [], [], []
+    classes = len(np.unique(labels))
+    for name, values in blocks:
         groups = (
-            values if index == 0 else [f"{a} | {b}" for a, b in zip(labels, values, strict=True)]
+            values
+            if not kept_blocks
+            else [f"{a} | {b}" for a, b in zip(labels, values, strict=True)]
         )
         group_names, code = np.unique(np.asarray(groups, dtype=str), return_inverse=True)
+        if kept_blocks and len(group_names) == classes:
+            continue  # one value per label (e.g. every length equal): the label again
+        block_of.extend([len(kept_blocks)] * len(group_names))
+        kept_blocks.append(name)
         members.append(np.eye(len(group_names), dtype=np.int64)[code])
         names.extend(group_names.tolist())
-        block_of.extend([index] * len(group_names))
     return Strata(
         member=np.hstack(members),
         names=tuple(names),
         block=np.array(block_of, dtype=np.int64),
-        blocks=tuple(name for name, _ in blocks),
+        blocks=tuple(kept_blocks),
     )
 
 

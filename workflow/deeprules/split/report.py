@@ -62,7 +62,9 @@ def build_report(
         "target_fractions": dict(zip(PARTITIONS, settings.fractions, strict=True)),
         "label_tolerance": settings.label_tolerance,
         "mmseqs": {"binary": binary, "version": mmseqs.mmseqs_version(binary)},
-        "similarity_search": search_description(outcome.exhaustive, settings.sequence_type),
+        "similarity_search": search_description(
+            outcome.exhaustive, settings.sequence_type, settings.exact_identity
+        ),
         "graph": _graph(outcome),
         "sequences": _sequences(outcome, labels),
         **outcome.classes.to_json(),
@@ -167,7 +169,9 @@ def _verification(outcome: SplitOutcome, settings: SplitSettings) -> dict[str, A
     leaks = leaking_pairs(cross, settings.threshold)
     return {
         "search": search_description(
-            len(kept) <= settings.verify_exhaustive_max_sequences, settings.sequence_type
+            len(kept) <= settings.verify_exhaustive_max_sequences,
+            settings.sequence_type,
+            settings.exact_identity,
         ),
         "compared": "test vs train, tune vs train, test vs tune",
         "pairs_at_or_above_threshold": len(leaks),
@@ -189,18 +193,32 @@ def _quartiles(lengths: pd.Series) -> list[float] | None:
     return lengths.quantile([0.25, 0.5, 0.75]).tolist() if len(lengths) else None
 
 
-def search_description(exhaustive: bool, sequence_type: str) -> str:
+def search_description(exhaustive: bool, sequence_type: str, co_optimal: bool = False) -> str:
     """How the search was run, in words: whether a pair can have been missed."""
     strands = "" if sequence_type == "protein" else "; nucleotides on both strands"
+    skip = (
+        "a pair is skipped only when its longest common subsequence is shorter than the "
+        "identical residues the threshold needs, which proves no alignment can reach it"
+    )
+    if exhaustive and co_optimal:
+        return (
+            f"exhaustive and exact: every pair that can reach the threshold ({skip}) scored "
+            "by a Smith-Waterman maximising score, then identical residues (Biopython "
+            f"PairwiseAligner on the combined score){strands}"
+        )
     if exhaustive:
         return (
             "exhaustive: mmseqs align on a generated prefilter listing every pair that can "
-            "reach the threshold (a pair is skipped only when its longest common subsequence "
-            "is shorter than the identical residues the threshold needs, which proves no "
-            f"alignment can reach it), -e inf, --alignment-mode 3{strands}"
+            f"reach the threshold ({skip}), -e inf, --alignment-mode 3{strands}"
         )
+    realigned = (
+        f"; reported pairs from {mmseqs.CO_OPTIMAL_MARGIN:g} below the threshold re-aligned "
+        "exactly for the highest co-optimal identity"
+        if co_optimal
+        else ""
+    )
     return (
         f"prefilter: mmseqs search -s {mmseqs.PREFILTER_SENSITIVITY} --max-seqs "
         f"{mmseqs.PREFILTER_MAX_SEQS} -e inf (most sensitive settings; distant pairs can be "
-        f"missed){strands}"
+        f"missed){realigned}{strands}"
     )

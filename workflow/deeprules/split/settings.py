@@ -40,6 +40,7 @@ class SplitSettings:
     threshold: float
     denominator: str
     min_coverage: float
+    co_optimal: bool  # identity = the highest of any optimal-scoring alignment
     sequence_type: str
     exhaustive_max_sequences: int
     verify_exhaustive_max_sequences: int
@@ -60,6 +61,12 @@ class SplitSettings:
         return np.array([self.label_tolerance] + [self.covariate_tolerance] * (blocks - 1))
 
     @property
+    def exact_identity(self) -> bool:
+        """Whether identities are the highest of any optimal alignment (co_optimal, and a
+        denominator that does not depend on the alignment's extent)."""
+        return self.co_optimal and self.denominator != "alignment" and self.min_coverage == 0
+
+    @property
     def identity_definition(self) -> str:
         """The identity the guarantee is about, in words, for the report."""
         cover = (
@@ -68,15 +75,23 @@ class SplitSettings:
             else ""
         )
         scoring = (
-            "BLOSUM62, gaps 11/1, composition-bias correction off"
+            "BLOSUM62, gap open 11 / extend 1 (a gap of length L costs 11 + L - 1), "
+            "composition-bias correction off"
             if self.sequence_type == "protein"
-            else "match +2 / mismatch -3, both strands"
+            else "match +2 / mismatch -3, gap open 11 / extend 1, both strands"
+        )
+        which = (
+            "the highest identity of ANY optimal-scoring local alignment (exact: a "
+            "Smith-Waterman maximising score, then identical residues), so ties between "
+            "equally good alignments cannot hide a pair"
+            if self.exact_identity
+            else "the local alignment MMseqs2 reports"
         )
         return (
             f"identical aligned residues / {self.denominator} "
-            f"{'length' if self.denominator == 'alignment' else 'sequence length'} "
-            f"(MMseqs2 local alignment, {scoring}{cover}); a pair counts when its identity "
-            f"is at or above {self.threshold:g}"
+            f"{'length' if self.denominator == 'alignment' else 'sequence length'}, from "
+            f"{which} ({scoring}{cover}); a pair counts when its identity is at or above "
+            f"{self.threshold:g}"
         )
 
 
@@ -109,6 +124,7 @@ def build_settings(settings: dict[str, Any]) -> SplitSettings:
         threshold=_threshold(split["threshold"], split["threshold_key"]),
         denominator=_denominator(split["denominator"]),
         min_coverage=float(split["min_coverage"]),
+        co_optimal=bool(split["co_optimal"]),
         sequence_type=dataset["sequence_type"],
         exhaustive_max_sequences=int(split["exhaustive_max_sequences"]),
         verify_exhaustive_max_sequences=int(verify["exhaustive_max_sequences"]),

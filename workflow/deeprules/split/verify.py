@@ -47,6 +47,7 @@ def verify_no_leakage(
         threads=threads,
         exhaustive=exhaustive,
         between="partition",
+        co_optimal=settings.co_optimal,
     )
 
 

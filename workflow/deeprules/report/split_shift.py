@@ -13,12 +13,21 @@ from typing import Any
 
 
 def shift_evidence(split: dict[str, Any]) -> str:
-    """One sentence: balance achieved, then length / composition AUROC per pair and the
-    gate's verdict; empty for a report without a shift section."""
+    """One sentence: a comparison split's leakage said plainly, the balance achieved,
+    length / composition AUROC per pair and the gate's verdict; empty for a report
+    without a shift section."""
     shift = split.get("shift")
     if not shift:
         return ""
     parts = []
+    leaks = split["verification"]["pairs_at_or_above_threshold"]
+    if split["method"] != "homology" and leaks:
+        by = split["verification"]["pairs_at_or_above_threshold_by_partitions"]
+        parts.append(
+            f"the {split['method']} split LEAKS: {leaks:,} cross-partition pairs at or above "
+            f"{split['threshold']:g} identity ({by.get('test vs train', 0):,} test vs train), "
+            "so test scores include recognising relatives of training sequences"
+        )
     balance = split.get("covariate_balance")
     if balance and balance["balanced"]:
         worst = max(p["max_stratum_share_deviation"] for p in balance["partitions"].values())

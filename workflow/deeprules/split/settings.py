@@ -100,8 +100,10 @@ def build_settings(settings: dict[str, Any]) -> SplitSettings:
     {"dataset": {name, sequence_type, positive_class?}, "split": {...}, "seed"}."""
     dataset, split = settings["dataset"], settings["split"]
     method = split["method"]
+    key_of = split.get("key_of") or {}  # set by deeprules.config; absent for direct callers
     if method not in METHODS:
-        raise InputError(f"config key 'split.method': must be one of {METHODS}, got '{method}'")
+        where = key_of.get("method", "config key 'split.method'")
+        raise InputError(f"{where}: must be one of {METHODS}, got '{method}'")
     partition_column = split.get("partition_column")  # set only by a dataset
     if method == "predefined" and not partition_column:
         raise InputError(
@@ -111,7 +113,9 @@ def build_settings(settings: dict[str, Any]) -> SplitSettings:
     verify = split["verify"]
     return SplitSettings(
         method=method,
-        fractions=_fractions(split["fractions"]),
+        fractions=_fractions(
+            split["fractions"], key_of.get("fractions", "config key 'split.fractions'")
+        ),
         label_tolerance=_label_tolerance(split["label_tolerance"]),
         length_bins=int(split["balance"]["length_bins"]),
         balance_columns=tuple(split.get("balance_columns") or ()),  # set only by a dataset
@@ -144,11 +148,11 @@ def _threshold(threshold: Any, key: str) -> float:
     return float(threshold)
 
 
-def _fractions(fractions_map: dict[str, Any]) -> tuple[float, float, float]:
+def _fractions(fractions_map: dict[str, Any], key: str) -> tuple[float, float, float]:
     fractions = tuple(float(fractions_map[name]) for name in PARTITIONS)
     if any(f <= 0 for f in fractions) or not math.isclose(sum(fractions), 1.0, abs_tol=1e-6):
         raise InputError(
-            f"config key 'split.fractions': train, tune and test must each be above 0 and sum "
+            f"{key}: train, tune and test must each be above 0 and sum "
             f"to 1, got {dict(zip(PARTITIONS, fractions, strict=True))} (sum {sum(fractions):g})"
         )
     return fractions  # type: ignore[return-value]

@@ -16,10 +16,10 @@ TRAIN_PEPTIDE = "LIQRGRFGRFLGRIRRFRPRINFDIRARGSIRLG"
 BLOSUM62 = substitution_matrices.load("BLOSUM62")
 
 
-def reference(a: str, b: str, score) -> tuple[int, int]:
+def reference(a: str, b: str, score, gap_open: int = 11, gap_extend: int = 1) -> tuple[int, int]:
     """Independent exact aligner: Gotoh's local alignment written out cell by cell, every
     value the pair (score, identities) compared lexicographically; a gap of length L
-    costs 11 + (L - 1)."""
+    costs gap_open + gap_extend (L - 1)."""
     worst = (-(10**9), 0)
     zero = (0, 0)
     h = [[zero] * (len(b) + 1) for _ in range(len(a) + 1)]
@@ -28,12 +28,11 @@ def reference(a: str, b: str, score) -> tuple[int, int]:
     best = zero
     for i in range(1, len(a) + 1):
         for j in range(1, len(b) + 1):
+            left, up = h[i][j - 1], h[i - 1][j]
             e[i][j] = max(
-                (h[i][j - 1][0] - 11, h[i][j - 1][1]), (e[i][j - 1][0] - 1, e[i][j - 1][1])
+                (left[0] - gap_open, left[1]), (e[i][j - 1][0] - gap_extend, e[i][j - 1][1])
             )
-            f[i][j] = max(
-                (h[i - 1][j][0] - 11, h[i - 1][j][1]), (f[i - 1][j][0] - 1, f[i - 1][j][1])
-            )
+            f[i][j] = max((up[0] - gap_open, up[1]), (f[i - 1][j][0] - gap_extend, f[i - 1][j][1]))
             diagonal = h[i - 1][j - 1]
             match = (diagonal[0] + score(a[i - 1], b[j - 1]), diagonal[1] + (a[i - 1] == b[j - 1]))
             h[i][j] = max(zero, match, e[i][j], f[i][j])
@@ -99,7 +98,9 @@ def test_nucleotides_take_the_better_strand():
     second = [s[::-1].translate(reverse) if k % 2 else s for k, s in enumerate(second)]
     scores, identities = co_optimal_identities(first, second, True)
     for a, b, s, n in zip(first, second, scores, identities, strict=True):
-        expected = max(reference(a, b, dna), reference(a, b[::-1].translate(reverse), dna))
+        expected = max(
+            reference(a, b, dna, 5, 2), reference(a, b[::-1].translate(reverse), dna, 5, 2)
+        )
         assert (s, n) == expected
 
 

@@ -16,8 +16,11 @@ score * K + identities for any K above the largest possible identity count. That
 lets Biopython's PairwiseAligner (in C) run it: substitution matrix BLOSUM62 * K
 plus 1 on the diagonal (identity), gap open 11 K, extension 1 K (a gap of length L
 costs 11 + (L - 1), MMseqs2's convention; MMseqs2's reported alignment of the pair
-above scores 28 under it). Nucleotides: +2 / -3 (X -1), the same gaps, both strands.
-Letters MMseqs2 does not know are X, as MMseqs2 reads them.
+above scores 28 under it). Nucleotides: +2 / -3 (X -1), gaps 5 / 2 (blastn's; a gap
+of length L costs 5 + 2 (L - 1)), both strands,
+on the letters the exhaustive MMseqs2 search stores them as (amino-acid letters, so
+IUPAC codes such as R, Y, N keep their identity). Letters MMseqs2 does not know
+are X, as MMseqs2 reads them.
 """
 
 from __future__ import annotations
@@ -31,11 +34,15 @@ import pandas as pd
 from Bio.Align import PairwiseAligner, substitution_matrices
 from Bio.Align.substitution_matrices import Array
 
-# MMseqs2's alphabets (X = anything else) and the scoring the split declares.
+# MMseqs2's amino-acid alphabet (X = anything else; nucleotides are stored in it too)
+# and the scoring the split declares.
 AMINO_ACIDS = "ARNDCQEGHILKMFPSTWYVX"
-NUCLEOTIDES = "ACGTX"
 GAP_OPEN, GAP_EXTEND = 11, 1
-COMPLEMENT = str.maketrans("ACGT", "TGCA")
+# Nucleotides: blastn's scoring, +2 / -3 with gaps 5 / 2 (MMseqs2 rescales a custom
+# matrix internally, so its nucleotide alignments have no fixed scoring to reproduce).
+NUCLEOTIDE_GAP_OPEN, NUCLEOTIDE_GAP_EXTEND = 5, 2
+COMPLEMENT = str.maketrans("ACGTRYKMBVDH", "TGCAYRMKVBHD")  # IUPAC, as deeprules.mmseqs
+UNKNOWN = re.compile(f"[^{AMINO_ACIDS}]")
 # Pairs per task when several processes score them.
 CHUNK = 20000
 
@@ -46,7 +53,7 @@ def co_optimal_identities(
     """Optimal local score of each pair and the most identical residues among the
     alignments reaching it (nucleotides: the better strand, lexicographically).
     `workers` processes share the pairs (the aligner holds the interpreter lock)."""
-    first, second = _letters(first, nucleotide), _letters(second, nucleotide)
+    first, second = _upper(first, nucleotide), _upper(second, nucleotide)
     longest = max((len(s) for s in first + second), default=0)
     scale = longest + 1  # identities never reach it, so score and identities separate
     if workers > 1 and len(first) >= 2 * CHUNK:
@@ -68,39 +75,38 @@ def _combined_scores(
     aligner = _aligner(nucleotide, scale)
     combined = np.zeros(len(first), dtype=np.int64)
     for k, (a, b) in enumerate(zip(first, second, strict=True)):
-        combined[k] = round(aligner.score(a, b))
+        combined[k] = round(aligner.score(UNKNOWN.sub("X", a), UNKNOWN.sub("X", b)))
         if nucleotide:
-            reverse = round(aligner.score(a, b[::-1].translate(COMPLEMENT)))
-            combined[k] = max(combined[k], reverse)
+            reverse = UNKNOWN.sub("X", b[::-1].translate(COMPLEMENT))
+            combined[k] = max(combined[k], round(aligner.score(UNKNOWN.sub("X", a), reverse)))
     return combined
 
 
-def _letters(sequences: list[str], nucleotide: bool) -> list[str]:
-    """Upper case, U as T for nucleotides, every letter outside the alphabet as X."""
-    alphabet = NUCLEOTIDES if nucleotide else AMINO_ACIDS
-    unknown = re.compile(f"[^{alphabet}]")
-    upper = [s.upper().replace("U", "T") if nucleotide else s.upper() for s in sequences]
-    return [unknown.sub("X", s) for s in upper]
+def _upper(sequences: list[str], nucleotide: bool) -> list[str]:
+    """Upper case, and U as T for nucleotides (as deeprules.mmseqs reads them)."""
+    return [s.upper().replace("U", "T") if nucleotide else s.upper() for s in sequences]
 
 
 def _aligner(nucleotide: bool, scale: int) -> PairwiseAligner:
     """Local aligner on the combined score: substitution * scale + identity."""
-    if nucleotide:
-        alphabet = NUCLEOTIDES
+    alphabet = AMINO_ACIDS
+    if nucleotide:  # deeprules.mmseqs' nucleotide matrix over amino-acid letters
         base = np.array(
             [[-1 if "X" in (a, b) else 2 if a == b else -3 for b in alphabet] for a in alphabet],
             dtype=np.float64,
         )
     else:
-        alphabet = AMINO_ACIDS
         blosum = substitution_matrices.load("BLOSUM62")
         base = np.array([[blosum[a][b] for b in alphabet] for a in alphabet], dtype=np.float64)
     matrix = Array(alphabet, dims=2, data=base * scale + np.eye(len(alphabet)))
+    gap_open, gap_extend = (
+        (NUCLEOTIDE_GAP_OPEN, NUCLEOTIDE_GAP_EXTEND) if nucleotide else (GAP_OPEN, GAP_EXTEND)
+    )
     return PairwiseAligner(
         mode="local",
         substitution_matrix=matrix,
-        open_gap_score=-GAP_OPEN * scale,
-        extend_gap_score=-GAP_EXTEND * scale,
+        open_gap_score=-gap_open * scale,
+        extend_gap_score=-gap_extend * scale,
     )
 
 

@@ -338,9 +338,10 @@ class _Search:
             progress = tqdm(total=n, desc="candidate pairs", mininterval=5, leave=False)
             for first in range(0, n, CANDIDATE_BLOCK):
                 block = range(first, min(first + CANDIDATE_BLOCK, n))
-                common = cdist(
+                common = np.zeros((len(block), n), dtype=np.int32)  # targets j > i only
+                common[:, first:] = cdist(
                     queries[block.start : block.stop],
-                    letters,
+                    letters[first:],
                     scorer=LCSseq.similarity,
                     dtype=np.int32,
                     workers=self.threads,

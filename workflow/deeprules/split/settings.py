@@ -74,12 +74,15 @@ class SplitSettings:
             if self.min_coverage > 0
             else ""
         )
-        scoring = (
-            "BLOSUM62, gap open 11 / extend 1 (a gap of length L costs 11 + L - 1), "
-            "composition-bias correction off"
-            if self.sequence_type == "protein"
-            else "match +2 / mismatch -3, gap open 11 / extend 1, both strands"
-        )
+        if self.sequence_type == "protein":
+            scoring = (
+                "BLOSUM62, gap open 11 / extend 1 (a gap of length L costs 11 + L - 1), "
+                "composition-bias correction off"
+            )
+        elif self.exact_identity:
+            scoring = "match +2 / mismatch -3, gap open 5 / extend 2 (blastn's), both strands"
+        else:
+            scoring = "match +2 / mismatch -3 as MMseqs2 scales it, both strands"
         which = (
             "the highest identity of ANY optimal-scoring local alignment (exact: a "
             "Smith-Waterman maximising score, then identical residues), so ties between "

@@ -179,7 +179,7 @@ def _verification(outcome: SplitOutcome, settings: SplitSettings) -> dict[str, A
         "max_cross_partition_identity": (float(cross["identity"].max()) if len(cross) else None),
         "max_cross_partition_identity_note": (
             "highest identity among cross-partition pairs; pairs below "
-            f"{settings.threshold * settings.verify_report_from:.3g} are not listed, so null "
+            f"{settings.listing_floor:.3g} are not listed, so null "
             "means every cross-partition pair is below that"
         ),
         "passed": len(leaks) == 0,

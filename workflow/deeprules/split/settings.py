@@ -45,6 +45,7 @@ class SplitSettings:
     exhaustive_max_sequences: int
     verify_exhaustive_max_sequences: int
     verify_report_from: float
+    verify_nucleotide_floor: float  # nucleotides: listed from at least this identity
     fail_on_leakage: bool
     partition_column: str | None
     positive_class: str | None
@@ -59,6 +60,18 @@ class SplitSettings:
     def tolerances(self, blocks: int) -> np.ndarray:
         """Largest allowed share deviation per block of groups: label, then each covariate."""
         return np.array([self.label_tolerance] + [self.covariate_tolerance] * (blocks - 1))
+
+    @property
+    def listing_floor(self) -> float:
+        """Identity from which the verification lists cross-partition pairs: report_from x
+        threshold, for nucleotides at least nucleotide_report_from (never above the
+        threshold). Two random DNA sequences share a common subsequence of about 0.65 of
+        their length, so below about 0.7 the exact common-subsequence skip prunes nothing
+        and every cross-partition pair would be aligned (2.1 M for 3,000 of 200 bp)."""
+        floor = self.threshold * self.verify_report_from
+        if self.sequence_type != "protein":
+            floor = max(floor, min(self.verify_nucleotide_floor, self.threshold))
+        return floor
 
     @property
     def exact_identity(self) -> bool:
@@ -136,6 +149,7 @@ def build_settings(settings: dict[str, Any]) -> SplitSettings:
         exhaustive_max_sequences=int(split["exhaustive_max_sequences"]),
         verify_exhaustive_max_sequences=int(verify["exhaustive_max_sequences"]),
         verify_report_from=float(verify["report_from"]),
+        verify_nucleotide_floor=float(verify["nucleotide_report_from"]),
         fail_on_leakage=bool(verify["fail_on_leakage"]),
         partition_column=partition_column,
         positive_class=dataset.get("positive_class"),  # optional: else train's minority

@@ -84,8 +84,10 @@ def run_stage(
     outputs |= {name: out / f"{name}.tsv" for name in TABLES}
     outputs |= {name: out / f"{name.removesuffix('_png')}.png" for name in FIGURES}
     start = time.perf_counter()
-    inputs = {name: folder / f"{name}.{suffix}"
-              for name, suffix in (("sequences", "tsv"), ("summary", "json"), ("dropped", "tsv"))}
+    inputs = {
+        name: folder / f"{name}.{suffix}"
+        for name, suffix in (("sequences", "tsv"), ("summary", "json"), ("dropped", "tsv"))
+    }
     explore.run(Job(inputs, outputs, explore_settings(config, dataset), threads=threads))
     return time.perf_counter() - start, read_json(outputs["checks"])
 

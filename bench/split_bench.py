@@ -1,15 +1,21 @@
-"""Benchmark of the split stage (issue 5): homology split vs cluster-then-split vs GraphPart.
+"""Benchmark of the split stage (issues 5, 15): this split vs cluster-then-split vs random
+vs GraphPart.
 
 On the curated `amp` set at 0.3 identity over the longer sequence, each method's
-partitions are judged by ONE independent exhaustive search (deeprules.mmseqs,
-every cross-partition pair that can reach the threshold aligned): sequences
-kept, cross-partition pairs at or above the threshold, label share per
-partition, wall time and peak memory (each method runs in its own process).
-Then synthetic peptide families of growing size show how the time grows.
+partitions are judged by ONE independent exhaustive search under the
+conservative definition (deeprules.mmseqs with co_optimal: a pair counts when any
+optimal-scoring alignment reaches the threshold): sequences kept, cross-partition
+pairs at or above the threshold, the worst label-share gap, the length AUROC
+between every two partitions (deeprules.split.shift), wall time and peak memory
+(each method runs in its own process). `homology-unbalanced` is the split with
+`balance.length_bins: 0` (the label alone, as before covariate balance). Then
+synthetic peptide families or random 200-bp DNA of growing size show how the
+time grows.
 
     .venv/bin/python bench/split_bench.py                     # amp, all methods
     .venv/bin/python bench/split_bench.py --graphpart-csv out.csv   # judge a GraphPart run
     .venv/bin/python bench/split_bench.py --scale 10000 30000 --skip-amp
+    .venv/bin/python bench/split_bench.py --dna 3000 20000 --skip-amp
 """
 
 from __future__ import annotations
@@ -32,16 +38,17 @@ sys.path.insert(0, str(REPO / "workflow"))
 from deeprules.contracts import PARTITIONS  # noqa: E402
 from deeprules.io import read_tsv, write_tsv  # noqa: E402
 from deeprules.mmseqs import find_mmseqs, similar_pairs  # noqa: E402
+from deeprules.split.shift import shift_statistics  # noqa: E402
 
 AMP_CSV = REPO / ".venv/lib/python3.11/site-packages/modlamp/data/AMPvsUniProt.csv"
 CURATED = REPO / "results/amp/curate/sequences.tsv"
 THRESHOLD = 0.3
 
 
-def amp_table() -> pd.DataFrame:
+def amp_table(curated: Path = CURATED) -> pd.DataFrame:
     """The curated amp set; without the curate output, the same cleaning done here."""
-    if CURATED.is_file():
-        return read_tsv(CURATED)
+    if curated.is_file():
+        return read_tsv(curated)
     raw = pd.read_csv(AMP_CSV, skiprows=1, header=None, names=["sequence", "label"], dtype=str)
     raw["sequence"] = raw["sequence"].str.strip().str.upper()
     raw["label"] = raw["label"].str.strip().map({"1": "AMP", "0": "UniProt"})
@@ -72,7 +79,23 @@ def synthetic_table(n: int, seed: int = 0) -> pd.DataFrame:
     return table.reset_index(drop=True)
 
 
-def run_method(sequences: Path, method: str, folder: Path) -> dict:
+def dna_table(n: int, length: int = 200, seed: int = 0) -> pd.DataFrame:
+    """Random DNA (no homology): the worst case for the common-subsequence skip."""
+    rng = np.random.default_rng(seed)
+    letters = np.array(list("ACGT"))
+    return pd.DataFrame(
+        {
+            "id": [f"dna{k:06d}" for k in range(n)],
+            "sequence": ["".join(rng.choice(letters, size=length)) for _ in range(n)],
+            "label": np.where(rng.random(n) < 0.5, "pos", "neg"),
+            "source": "synthetic",
+        }
+    )
+
+
+def run_method(
+    sequences: Path, method: str, folder: Path, sequence_type: str = "protein", split: str = ""
+) -> dict:
     """Run one split method in a child process; wall time and peak RSS from wait4."""
     code = f"""
 import sys
@@ -82,12 +105,14 @@ from deeprules.config import split_settings, validate_run_config
 from deeprules.contracts import PARTITIONS
 from deeprules.split import build_settings, split_dataset
 config = validate_run_config(
-    {{"datasets": ["bench"], "seed": 42, "split": {{"method": {method!r}}}}}
+    {{"datasets": ["bench"], "seed": 42, "split": {{"method": {method!r}{split}}}}}
 )
-settings = build_settings(split_settings(config, {{"name": "bench", "sequence_type": "protein"}}))
+dataset = {{"name": "bench", "sequence_type": {sequence_type!r}}}
+settings = build_settings(split_settings(config, dataset))
 folder = Path({str(folder)!r})
 outputs = {{k: folder / f"{{k}}.tsv" for k in (*PARTITIONS, "assignments", "dropped")}}
 outputs |= {{"report": folder / "split_report.json", "figure": folder / "identity.png"}}
+outputs["balance"] = folder / "balance.png"
 split_dataset(Path({str(sequences)!r}), settings, outputs, threads=2)
 """
     folder.mkdir(parents=True, exist_ok=True)
@@ -157,35 +182,95 @@ def graphpart_partition(csv: Path, fasta: Path | None = None, table=None) -> dic
 
 
 def judge(table: pd.DataFrame, partition: pd.Series, workdir: Path) -> dict:
-    """The independent exhaustive search of every cross-partition pair."""
+    """One yardstick for every method: the stage's exhaustive search under the
+    conservative definition (a pair counts when any optimal-scoring alignment reaches
+    0.3), the label shares, and the length AUROC between every two partitions."""
     kept = table[table["id"].isin(partition.index)].copy()
     kept["partition"] = kept["id"].map(partition)
     cross = similar_pairs(
-        kept, "protein", THRESHOLD, "longer", workdir=workdir, threads=2, between="partition"
-    )
+        kept, "protein", THRESHOLD, "longer", workdir=workdir, threads=2, between="partition",
+        co_optimal=True,
+    )  # fmt: skip
     whole = table["label"].value_counts(normalize=True)
     shares = {
         name: kept.loc[kept["partition"] == name, "label"].value_counts(normalize=True)
         for name in PARTITIONS
     }
+    shift = shift_statistics(kept, "protein", 42, ("length",))
     return {
         "kept": len(kept),
         "pairs_at_or_above": len(cross),
-        "pairs_exactly_at": int((cross["identity"] - THRESHOLD).abs().lt(1e-9).sum()),
         "sizes": "/".join(str(int((kept["partition"] == p).sum())) for p in PARTITIONS),
-        "share_first_label": "/".join(
-            f"{shares[p].get(whole.index[0], 0):.3f}" for p in PARTITIONS
-        ),
-        "max_share_deviation_points": 100.0
+        "label_gap_points": 100.0
         * float(
             max(abs(shares[p].reindex(whole.index, fill_value=0) - whole).max() for p in PARTITIONS)
         ),
+        "length_auroc": " / ".join(
+            f"{pair['length_auroc']:.3f}" for pair in shift["pairs"].values()
+        ),  # train vs tune / test vs train / test vs tune
     }
 
 
 def print_table(rows: list[dict]) -> None:
     frame = pd.DataFrame(rows)
-    print(frame.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
+    print(frame.to_string(index=False, float_format=lambda v: f"{v:.1f}"), flush=True)
+
+
+def amp_rows(args: argparse.Namespace, scratch: Path) -> None:
+    table = amp_table(args.amp_table)
+    sequences = scratch / "amp.tsv"
+    write_tsv(sequences, table)
+    print(f"amp: {len(table)} sequences, label shares "
+          f"{table['label'].value_counts(normalize=True).round(3).to_dict()}")  # fmt: skip
+    rows = []
+    for method in args.methods:
+        split = ', "balance": {"length_bins": 0}' if method == "homology-unbalanced" else ""
+        name = "homology" if method == "homology-unbalanced" else method
+        result = run_method(sequences, name, scratch / method, split=split)
+        rows.append({
+            "method": method, **judge(table, result["partition"], scratch),
+            "wall_s": result["seconds"], "cpu_s": result["cpu_seconds"],
+            "peak_mb": result["peak_mb"],
+        })  # fmt: skip
+        print(f"{method} stage timings: {result['stage_timings']}", flush=True)
+    graphpart = None
+    if args.graphpart:
+        graphpart = run_graphpart(table, scratch / "graphpart")
+    elif args.graphpart_csv:
+        graphpart = graphpart_partition(args.graphpart_csv, args.graphpart_fasta, table)
+    if graphpart is not None:
+        rows.append({
+            "method": "GraphPart 1.0.2", **judge(table, graphpart["partition"], scratch),
+            "wall_s": graphpart.get("seconds", float("nan")),
+            "cpu_s": graphpart.get("cpu_seconds", float("nan")),
+            "peak_mb": graphpart.get("peak_mb", float("nan")),
+        })  # fmt: skip
+    print_table(rows)
+
+
+def scale_rows(sizes: list[int], scratch: Path, dna: bool) -> None:
+    """The homology split on synthetic peptide families or random 200-bp DNA."""
+    rows = []
+    for n in sizes:
+        table = dna_table(n) if dna else synthetic_table(n)
+        name = f"{'dna' if dna else 'synthetic'}{n}"
+        sequences = scratch / f"{name}.tsv"
+        write_tsv(sequences, table)
+        result = run_method(
+            sequences, "homology", scratch / name, "dna" if dna else "protein",
+            ', "balance": {"compare": false}',
+        )  # fmt: skip
+        report = json.loads((scratch / name / "split_report.json").read_text())
+        rows.append({
+            "sequences": len(table), "search": report["similarity_search"].split(":")[0],
+            "kept": report["sequences"]["kept"],
+            "pairs": report["verification"]["pairs_at_or_above_threshold"],
+            "wall_s": result["seconds"], "cpu_s": result["cpu_seconds"],
+            "peak_mb": result["peak_mb"], **report["timings_s"],
+        })  # fmt: skip
+        print(rows[-1], flush=True)
+    if rows:
+        print_table(rows)
 
 
 def main() -> None:
@@ -193,67 +278,21 @@ def main() -> None:
     parser.add_argument("--graphpart", action="store_true", help="run GraphPart (slow)")
     parser.add_argument("--graphpart-csv", type=Path, help="judge an existing GraphPart output")
     parser.add_argument("--graphpart-fasta", type=Path, help="the FASTA that GraphPart read")
-    parser.add_argument("--methods", nargs="*", default=["homology", "cluster"])
+    parser.add_argument(
+        "--methods", nargs="*", default=["homology", "homology-unbalanced", "cluster", "random"]
+    )
     parser.add_argument("--skip-amp", action="store_true")
+    parser.add_argument("--amp-table", type=Path, default=CURATED, help="curated amp table")
     parser.add_argument("--scale", type=int, nargs="*", default=[], help="synthetic sizes")
+    parser.add_argument("--dna", type=int, nargs="*", default=[], help="random 200-bp DNA sizes")
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory(prefix="split-bench-") as scratch:
         scratch = Path(scratch)
         if not args.skip_amp:
-            table = amp_table()
-            sequences = scratch / "amp.tsv"
-            write_tsv(sequences, table)
-            print(
-                f"amp: {len(table)} sequences, label shares "
-                f"{table['label'].value_counts(normalize=True).round(3).to_dict()}"
-            )
-            rows = []
-            for method in args.methods:
-                result = run_method(sequences, method, scratch / method)
-                rows.append(
-                    {
-                        "method": method,
-                        **judge(table, result["partition"], scratch),
-                        "wall_s": result["seconds"],
-                        "cpu_s": result["cpu_seconds"],
-                        "peak_mb": result["peak_mb"],
-                    }
-                )
-                print(f"{method} stage timings: {result['stage_timings']}")
-            graphpart = None
-            if args.graphpart:
-                graphpart = run_graphpart(table, scratch / "graphpart")
-            elif args.graphpart_csv:
-                graphpart = graphpart_partition(args.graphpart_csv, args.graphpart_fasta, table)
-            if graphpart is not None:
-                rows.append(
-                    {
-                        "method": "GraphPart 1.0.2",
-                        **judge(table, graphpart["partition"], scratch),
-                        "wall_s": graphpart.get("seconds", float("nan")),
-                        "cpu_s": graphpart.get("cpu_seconds", float("nan")),
-                        "peak_mb": graphpart.get("peak_mb", float("nan")),
-                    }
-                )
-            print_table(rows)
-        scale_rows = []
-        for n in args.scale:
-            table = synthetic_table(n)
-            sequences = scratch / f"synthetic{n}.tsv"
-            write_tsv(sequences, table)
-            result = run_method(sequences, "homology", scratch / f"synthetic{n}")
-            report = json.loads((scratch / f"synthetic{n}" / "split_report.json").read_text())
-            scale_rows.append({
-                "sequences": len(table), "search": report["similarity_search"].split(":")[0],
-                "kept": report["sequences"]["kept"],
-                "pairs": report["verification"]["pairs_at_or_above_threshold"],
-                "wall_s": result["seconds"], "cpu_s": result["cpu_seconds"],
-                "peak_mb": result["peak_mb"], **report["timings_s"],
-            })  # fmt: skip
-            print(scale_rows[-1], flush=True)
-        if scale_rows:
-            print_table(scale_rows)
+            amp_rows(args, scratch)
+        scale_rows(args.scale, scratch, dna=False)
+        scale_rows(args.dna, scratch, dna=True)
 
 
 if __name__ == "__main__":

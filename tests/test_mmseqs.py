@@ -119,20 +119,23 @@ def related_and_odd_sequences(rng: np.random.Generator, letters: str) -> list[st
 
 
 @pytest.mark.parametrize(
-    ("sequence_type", "letters", "identity", "denominator"),
+    ("sequence_type", "letters", "identity", "denominator", "co_optimal"),
     [
-        ("protein", AMINO_ACIDS + "BZJOUXacd", 0.3, "longer"),
-        ("protein", AMINO_ACIDS + "BZUX", 0.5, "shorter"),
-        ("dna", "ACGTNRYacgt", 0.6, "longer"),
+        ("protein", AMINO_ACIDS + "BZJOUXacd", 0.3, "longer", False),
+        ("protein", AMINO_ACIDS + "BZUX", 0.5, "shorter", False),
+        ("dna", "ACGTNRYacgt", 0.6, "longer", False),
+        ("protein", AMINO_ACIDS + "BZJOUXacd", 0.3, "longer", True),
+        ("dna", "ACGTNRYacgt", 0.5, "longer", True),
     ],
 )
 def test_skipped_candidates_could_never_reach_the_threshold(
-    sequence_type, letters, identity, denominator, tmp_path, monkeypatch
+    sequence_type, letters, identity, denominator, co_optimal, tmp_path, monkeypatch
 ):
     """The exhaustive search skips pairs whose longest common subsequence is too short;
     aligning every pair instead must find exactly the same pairs and identities."""
     data = table(related_and_odd_sequences(np.random.default_rng(6), letters))
-    found = similar_pairs(data, sequence_type, identity, denominator, workdir=tmp_path, threads=2)
+    search = {"workdir": tmp_path, "threads": 2, "co_optimal": co_optimal}
+    found = similar_pairs(data, sequence_type, identity, denominator, **search)
     skipped = []
     original = mmseqs._Search._candidates
 
@@ -141,9 +144,7 @@ def test_skipped_candidates_could_never_reach_the_threshold(
         return np.arange(i + 1, len(self.sequences))
 
     monkeypatch.setattr(mmseqs._Search, "_candidates", every_pair)
-    everything = similar_pairs(
-        data, sequence_type, identity, denominator, workdir=tmp_path, threads=2
-    )
+    everything = similar_pairs(data, sequence_type, identity, denominator, **search)
     assert sum(skipped) > 0  # the bound did skip pairs, so the comparison means something
     assert len(found) > 10
     pd.testing.assert_frame_equal(found, everything)

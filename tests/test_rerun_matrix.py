@@ -89,6 +89,9 @@ DATASET_FILE: dict[str, set[str]] = {
     "split.threshold": from_stages("split"),
     "split.denominator": from_stages("split"),
     "split.partition_column": from_stages("split"),
+    "split.balance_columns": from_stages("split"),
+    "split.method": from_stages("split"),
+    "split.fractions": from_stages("split"),
 }
 DATASET_PREFIX_STAGE = {"labels.": "curate", "metadata.": "curate"}
 
@@ -177,6 +180,7 @@ RUN_VALUES: dict[str, Any] = {
     "split.fractions.train": ("split.fractions", {"train": 0.6, "tune": 0.2, "test": 0.2}),
     "split.fractions.tune": ("split.fractions", {"train": 0.7, "tune": 0.2, "test": 0.1}),
     "split.fractions.test": ("split.fractions", {"train": 0.7, "tune": 0.1, "test": 0.2}),
+    "split.shift.gated": ["length", "composition"],
     "baselines.kmer_sizes.protein": [1],
     "baselines.kmer_sizes.dna": [1, 2, 3],
     "baselines.kmer_sizes.rna": [1, 2],
@@ -349,6 +353,9 @@ DATASET_VALUES: dict[str, Any] = {
     "split.threshold": 0.7,
     "split.denominator": "shorter",
     "split.partition_column": "fold",
+    "split.balance_columns": ["batch"],
+    "split.method": "random",
+    "split.fractions": {"train": 0.6, "tune": 0.2, "test": 0.2},
 }
 SOURCE_VALUES: dict[str, Any] = {
     "name": "bound2",

@@ -16,7 +16,7 @@ from deeprules.io import InputError, read_json, read_tsv, write_tsv
 from deeprules.mmseqs import similar_pairs
 from deeprules.rule import Job
 from deeprules.split import build_settings, run, split_dataset
-from deeprules.split.cut import minimum_vertex_cover
+from deeprules.split.regions import minimum_vertex_cover
 
 AMINO_ACIDS = list("ACDEFGHIKLMNPQRSTVWY")
 
@@ -97,7 +97,11 @@ def job_settings(split: dict, dataset: dict, seed: int = 1) -> dict:
 
 def split_outputs(folder: Path) -> dict[str, Path]:
     outputs = {name: folder / f"{name}.tsv" for name in (*PARTITIONS, "assignments", "dropped")}
-    return outputs | {"report": folder / "split_report.json", "figure": folder / "identity.png"}
+    return outputs | {
+        "report": folder / "split_report.json",
+        "figure": folder / "identity.png",
+        "balance": folder / "balance.png",
+    }
 
 
 def partition_of(folder: Path) -> pd.Series:

@@ -175,17 +175,23 @@ def explore_gate_settings(config: dict[str, Any], dataset: dict[str, Any]) -> di
 
 
 def split_settings(config: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]:
-    """The run's split section with the dataset's overrides applied, and the threshold of
-    the dataset's sequence type only: the other type's threshold cannot change this split."""
+    """The run's split section with the dataset's overrides applied (method, fractions,
+    threshold, denominator, partition and balance columns; `key_of` names where method
+    and fractions came from, for error messages), and the threshold of the dataset's
+    sequence type only: the other type's threshold cannot change this split."""
     run = config["split"]
     override = dataset.get("split", {})
     kind = "protein" if dataset["sequence_type"] == "protein" else "nucleotide"
     merged = {key: value for key, value in run.items() if key != "threshold"}
     merged["threshold"] = run["threshold"][kind]
     merged["threshold_key"] = f"config key 'split.threshold.{kind}'"
-    for key in ("threshold", "denominator", "partition_column"):
+    merged["key_of"] = {key: f"config key 'split.{key}'" for key in ("method", "fractions")}
+    for key in ("method", "fractions", "threshold", "denominator", "partition_column"):
         if key in override:
             merged[key] = override[key]
+            merged["key_of"][key] = f"dataset '{dataset['name']}' key 'split.{key}'"
+    if "balance_columns" in override:
+        merged["balance_columns"] = override["balance_columns"]
     if "threshold" in override:
         merged["threshold_key"] = f"dataset '{dataset['name']}' key 'split.threshold'"
     return {

@@ -9,7 +9,10 @@ lists every candidate pair, the trick GraphPart uses. Candidates are only
 skipped when a proof says they cannot reach the threshold: the identical
 columns of any alignment form a common subsequence, so a pair whose longest
 common subsequence (bit-parallel, RapidFuzz) is too short is skipped (see
-`_Search._candidates`). Alignment itself is always MMseqs2's, never our own.
+`_Search._candidates`). With `co_optimal`, the candidates are scored exactly
+instead (deeprules.identity: the highest identity of any optimal-scoring
+alignment, since MMseqs2 reports one alignment and ties between equally good
+ones decide whether a pair reaches the threshold); otherwise alignment is MMseqs2's.
 
 Identity of a pair = identical aligned residues / denominator, where the
 denominator is the shorter sequence, the longer sequence or the alignment
@@ -27,6 +30,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +39,7 @@ from rapidfuzz.distance import LCSseq
 from rapidfuzz.process import cdist
 from tqdm import tqdm
 
+from deeprules.identity import co_optimal_identities, raise_to_co_optimal
 from deeprules.io import InputError
 
 log = logging.getLogger("deeprules.mmseqs")
@@ -60,6 +65,9 @@ ALIGNMENT_FIELDS = "query,target,qlen,tlen,alnlen,qstart,qend,tstart,tend,qaln,t
 PAIR_COLUMNS = ["query", "target", "identity"]
 # Queries per block of the all-pairs LCS bound (block x N int32 matrix in memory).
 CANDIDATE_BLOCK = 1000
+# Prefilter searches with co-optimal identity re-align the pairs MMseqs2 reports from
+# this far below the threshold (exhaustive searches score every candidate exactly).
+CO_OPTIMAL_MARGIN = 0.1
 
 
 def find_mmseqs() -> str:
@@ -98,6 +106,7 @@ def similar_pairs(
     threads: int = 1,
     exhaustive: bool = True,
     between: str | None = None,
+    co_optimal: bool = False,
 ) -> pd.DataFrame:
     """Every pair of sequences whose identity is at or above `min_identity`.
 
@@ -110,7 +119,13 @@ def similar_pairs(
     scales to millions but may miss distant pairs. `between`: name of a column
     of `table`; if given, only pairs whose values in it differ are searched
     (e.g. partition, to count leakage). `workdir`: scratch folder (a temporary
-    one if None).
+    one if None). `co_optimal`: a pair's identity is the highest of any
+    optimal-scoring local alignment (deeprules.identity), not that of the one
+    alignment MMseqs2 reports, so ties cannot hide a pair: exhaustive searches
+    score every candidate pair exactly; prefilter searches re-align the pairs
+    MMseqs2 reports from CO_OPTIMAL_MARGIN below the threshold. Only for the
+    shorter / longer denominators without a coverage requirement (the others
+    depend on the alignment's extent and keep MMseqs2's alignment).
 
     Returns columns query, target, identity: each unordered pair once with
     query < target (as text), identity in [0, 1], sorted by query and target.
@@ -119,12 +134,22 @@ def similar_pairs(
     if len(table) < 2:
         return pd.DataFrame(columns=PAIR_COLUMNS)
     groups = None if between is None else table[between].astype(str).to_numpy()
+    co_optimal = co_optimal and denominator != "alignment" and min_coverage == 0
+    floor = max(min_identity - CO_OPTIMAL_MARGIN, SLACK) if co_optimal else min_identity
     with tempfile.TemporaryDirectory(dir=workdir, prefix="mmseqs-") as scratch:
         search = _Search(
             table, sequence_type, min_identity, denominator, min_coverage, scratch, threads, groups
         )
+        if co_optimal and exhaustive:
+            return _scored_pairs(search.co_optimal(), table, min_identity, denominator)
+        search.report_from = floor
         hits = search.exhaustive() if exhaustive else search.prefiltered()
-    return _pairs_at_or_above(hits, table, min_identity, denominator, min_coverage)
+    pairs = _pairs_at_or_above(hits, table, floor, denominator, min_coverage)
+    if co_optimal:
+        nucleotide = sequence_type in NUCLEOTIDE_TYPES
+        pairs = raise_to_co_optimal(pairs, table, floor, denominator, nucleotide)
+        pairs = pairs[pairs["identity"] >= min_identity - 1e-12].reset_index(drop=True)
+    return pairs
 
 
 def _check_arguments(
@@ -180,6 +205,7 @@ class _Search:
         self.groups = None if groups is None else groups[self.order]
         self.nucleotide = nucleotide
         self.min_identity = min_identity
+        self.report_from = min_identity  # MMseqs2's own identity filter (may be lower)
         self.denominator = denominator
         self.min_coverage = min_coverage
         self.folder = Path(folder)
@@ -280,43 +306,72 @@ class _Search:
         """Write a fake MMseqs2 prefilter result: for each query, its candidate targets.
 
         Query i (forward strand) gets targets j > i; for nucleotides the reverse
-        complement of i (key n + i) gets the same targets. Lines are fixed-width
-        so a query's list is one numpy slice; each entry ends with a NUL byte.
+        complement of i (key n + i) gets its own. Lines are fixed-width so a
+        query's list is one numpy slice; each entry ends with a NUL byte.
         """
         width = len(str(n))
         line = np.array([f"{k:0{width}d}\t0\t0\n".encode() for k in range(n)])
+        total = 0
+        offset = 0
+        index_rows = []
+        with open(path, "wb") as data:
+            for key, targets in self._candidate_lists():
+                entry = line[targets].tobytes() + b"\0"
+                data.write(entry)
+                index_rows.append(f"{key}\t{offset}\t{len(entry)}\n")
+                offset += len(entry)
+                total += len(targets)
+        path.with_name(path.name + ".index").write_text("".join(index_rows))
+        path.with_name(path.name + ".dbtype").write_bytes(bytes([7, 0, 0, 0]))  # prefilter result
+        return total
+
+    def _candidate_lists(self) -> Iterator[tuple[int, np.ndarray]]:
+        """(query key, its candidate targets) for every query: key i is sequence i on the
+        forward strand, n + i its reverse complement (nucleotides)."""
+        n = len(self.sequences)
         letters = _mmseqs_letters(self.sequences, self.nucleotide)
         lengths = np.array([len(s) for s in self.sequences])
         strands = [(letters, 0)]
         if self.nucleotide:
             strands.append(([s[::-1].translate(COMPLEMENT) for s in letters], n))
-        total = 0
-        offset = 0
-        index_rows = []
-        with open(path, "wb") as data:
-            for queries, key_offset in strands:
-                progress = tqdm(total=n, desc="candidate pairs", mininterval=5, leave=False)
-                for first in range(0, n, CANDIDATE_BLOCK):
-                    block = range(first, min(first + CANDIDATE_BLOCK, n))
-                    common = cdist(
-                        queries[block.start : block.stop],
-                        letters,
-                        scorer=LCSseq.similarity,
-                        dtype=np.int32,
-                        workers=self.threads,
-                    )
-                    for i, row in zip(block, common, strict=True):
-                        targets = self._candidates(i, row, lengths)
-                        entry = line[targets].tobytes() + b"\0"
-                        data.write(entry)
-                        index_rows.append(f"{i + key_offset}\t{offset}\t{len(entry)}\n")
-                        offset += len(entry)
-                        total += len(targets)
-                    progress.update(len(block))
-                progress.close()
-        path.with_name(path.name + ".index").write_text("".join(index_rows))
-        path.with_name(path.name + ".dbtype").write_bytes(bytes([7, 0, 0, 0]))  # prefilter result
-        return total
+        for queries, key_offset in strands:
+            progress = tqdm(total=n, desc="candidate pairs", mininterval=5, leave=False)
+            for first in range(0, n, CANDIDATE_BLOCK):
+                block = range(first, min(first + CANDIDATE_BLOCK, n))
+                common = np.zeros((len(block), n), dtype=np.int32)  # targets j > i only
+                common[:, first:] = cdist(
+                    queries[block.start : block.stop],
+                    letters[first:],
+                    scorer=LCSseq.similarity,
+                    dtype=np.int32,
+                    workers=self.threads,
+                )
+                for i, row in zip(block, common, strict=True):
+                    yield i + key_offset, self._candidates(i, row, lengths)
+                progress.update(len(block))
+            progress.close()
+
+    def co_optimal(self) -> pd.DataFrame:
+        """Every candidate pair scored exactly with the highest identity among its
+        optimal-scoring alignments (deeprules.identity): rows of the caller's table
+        (query, target) and the identical residues (nident), one row per pair."""
+        n = len(self.sequences)
+        query, target = [], []
+        for key, targets in self._candidate_lists():
+            query.append(np.full(len(targets), key % n))
+            target.append(targets)
+        if not query:
+            return pd.DataFrame(columns=["query", "target", "nident"])
+        pairs = pd.DataFrame({"query": np.concatenate(query), "target": np.concatenate(target)})
+        pairs = pairs.drop_duplicates().reset_index(drop=True)  # both strands: one pair
+        log.info("scoring %d candidate pairs of %d sequences exactly", len(pairs), n)
+        started = time.perf_counter()
+        first = [self.sequences[k] for k in pairs["query"]]
+        second = [self.sequences[k] for k in pairs["target"]]
+        _, pairs["nident"] = co_optimal_identities(first, second, self.nucleotide, self.threads)
+        log.info("exact alignment took %.1f s", time.perf_counter() - started)
+        pairs["query"], pairs["target"] = self.order[pairs["query"]], self.order[pairs["target"]]
+        return pairs
 
     def _candidates(self, i: int, common: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """Targets j > i (and in another group, if asked) that could reach the threshold.
@@ -373,7 +428,7 @@ class _Search:
             "--seq-id-mode",
             SEQ_ID_MODE[self.denominator],
             "--min-seq-id",
-            f"{max(0.0, self.min_identity - SLACK):.6f}",
+            f"{max(0.0, self.report_from - SLACK):.6f}",
         ]
         if self.min_coverage > 0:
             options += ["-c", f"{max(0.0, self.min_coverage - SLACK):.6f}", "--cov-mode", "0"]
@@ -518,6 +573,28 @@ def _pairs_at_or_above(
     pairs = pairs[pairs["query"] != pairs["target"]]
     pairs = pairs.groupby(["query", "target"], as_index=False, sort=True)["identity"].max()
     return pairs.reset_index(drop=True)
+
+
+def _scored_pairs(
+    scored: pd.DataFrame, table: pd.DataFrame, min_identity: float, denominator: str
+) -> pd.DataFrame:
+    """Exactly scored candidate pairs (rows query, target, nident) at or above the
+    threshold, as `similar_pairs` returns them."""
+    lengths = table["sequence"].str.len().to_numpy()
+    a, b = lengths[scored["query"].to_numpy(int)], lengths[scored["target"].to_numpy(int)]
+    length = np.maximum(a, b) if denominator == "longer" else np.minimum(a, b)
+    identity = scored["nident"].to_numpy(float) / np.maximum(length, 1)
+    keep = identity >= min_identity - 1e-12
+    ids = table["id"].astype(str).to_numpy()
+    first, second = ids[scored["query"].to_numpy(int)], ids[scored["target"].to_numpy(int)]
+    pairs = pd.DataFrame(
+        {
+            "query": np.where(first < second, first, second),
+            "target": np.where(first < second, second, first),
+            "identity": identity,
+        }
+    )[keep]
+    return pairs.sort_values(["query", "target"]).reset_index(drop=True)
 
 
 def cluster_ids(

@@ -13,6 +13,7 @@ from typing import Any
 
 from deeprules.report import verdicts as v
 from deeprules.report.facts import median_lengths, metric_name
+from deeprules.report.split_shift import shift_evidence
 
 DONE, WARNING, NOT_DONE = "done", "warning", "not_done"
 # A tip without a question of its own: followed, or followed with something to look at.
@@ -274,6 +275,7 @@ def tip7(stages: Stages, dataset: dict[str, Any]) -> dict[str, Any]:
     overfit = ev["overfitting_flags"]
     if overfit:
         parts.append(f"{len(overfit)} model(s) with a train/test gap above the threshold")
+    parts.extend(filter(None, [shift_evidence(split)]))  # covariate balance and shift
     shifted = length_shift(split)
     if shifted:
         parts.append(shifted)

@@ -16,10 +16,26 @@ data) exist for comparison and for reproducing published splits
 (split.comparison); their reports count leakage the same way, and they never
 stop the stage for it. The split also decides the classes once, from train
 (split_report.json, split.report).
+
+Independence is half of Tip 7; the other half is a test set that is a fair
+sample. The homology method therefore also balances covariates (every
+partition's share of every label x length-bin stratum, and of metadata columns
+the dataset names, near the whole's: split.strata, split.refine,
+split.tolerance), and every method's report measures the shift that remains
+(split.shift: can a classifier tell two partitions apart by length or
+composition?); beyond the gate the homology split stops.
 """
 
 from deeprules.split.settings import SplitSettings, build_settings
+from deeprules.split.shift import ShiftError
 from deeprules.split.stage import run, split_dataset
 from deeprules.split.verify import LeakageError
 
-__all__ = ["LeakageError", "SplitSettings", "build_settings", "run", "split_dataset"]
+__all__ = [
+    "LeakageError",
+    "ShiftError",
+    "SplitSettings",
+    "build_settings",
+    "run",
+    "split_dataset",
+]

@@ -21,7 +21,7 @@ def plot_identities(
 ) -> None:
     """Histogram of pair identities within partitions vs across partitions."""
     fig, ax = plt.subplots(figsize=(6.4, 4))
-    bins = np.linspace(settings.threshold * settings.verify_report_from, 1, 41)
+    bins = np.linspace(settings.listing_floor, 1, 41)
     ax.hist(
         within,
         bins=bins,

@@ -34,7 +34,12 @@ def similarity_graph(
         "exhaustive" if exhaustive else "prefilter",
     )
     pairs = mmseqs.similar_pairs(
-        table, *settings.homology, workdir=workdir, threads=threads, exhaustive=exhaustive
+        table,
+        *settings.homology,
+        workdir=workdir,
+        threads=threads,
+        exhaustive=exhaustive,
+        co_optimal=settings.co_optimal,
     )
     return pairs, exhaustive
 

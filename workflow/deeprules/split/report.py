@@ -9,11 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from deeprules import mmseqs
 from deeprules.contracts import PARTITIONS, Classes
 from deeprules.split.settings import SplitSettings
+from deeprules.split.strata import build_strata
 from deeprules.split.verify import leaking_pairs, leaks_by_partitions
 
 
@@ -30,6 +32,8 @@ class SplitOutcome:
     cross: pd.DataFrame  # verification: cross-partition pairs from report_from x threshold
     within: pd.Series  # identities of graph pairs inside one partition
     classes: Classes
+    shift: dict[str, Any]  # split.shift: statistics per pair of partitions and the gate
+    balance_costs: list[dict[str, Any]]  # split.costs: kept vs shift per balance setting
 
 
 def build_report(
@@ -58,7 +62,9 @@ def build_report(
         "target_fractions": dict(zip(PARTITIONS, settings.fractions, strict=True)),
         "label_tolerance": settings.label_tolerance,
         "mmseqs": {"binary": binary, "version": mmseqs.mmseqs_version(binary)},
-        "similarity_search": search_description(outcome.exhaustive, settings.sequence_type),
+        "similarity_search": search_description(
+            outcome.exhaustive, settings.sequence_type, settings.exact_identity
+        ),
         "graph": _graph(outcome),
         "sequences": _sequences(outcome, labels),
         **outcome.classes.to_json(),
@@ -68,6 +74,9 @@ def build_report(
             p["max_label_share_deviation"] <= settings.label_tolerance + 1e-9
             for p in partitions.values()
         ),
+        "covariate_balance": covariate_balance(outcome.table, outcome.kept, settings),
+        "shift": outcome.shift,
+        "balance_costs": outcome.balance_costs,
         "verification": _verification(outcome, settings),
         "timings_s": {k: round(v, 3) for k, v in timings.items()},
     }
@@ -91,6 +100,41 @@ def _partitions(kept: pd.DataFrame, labels: list[str], whole: pd.Series) -> dict
             "length_quartiles": _quartiles(part["sequence"].str.len()),
         }
     return partitions
+
+
+def covariate_balance(
+    table: pd.DataFrame, kept: pd.DataFrame, settings: SplitSettings
+) -> dict[str, Any]:
+    """Each partition's share of every label x covariate stratum next to the whole data
+    set's (shares within a block: among a partition's sequences, each stratum's share of
+    them). Reported for every method, so a comparison or published split shows its
+    drift too; only `homology` with balancing on is held to the tolerance."""
+    strata = build_strata(table, settings.length_bins, settings.balance_columns)
+    covariate = strata.block > 0
+    whole = strata.member.mean(axis=0)
+    where = table["id"].map(kept.set_index("id")["partition"]).to_numpy()
+    names = [name for name, c in zip(strata.names, covariate, strict=True) if c]
+    partitions = {}
+    for name in PARTITIONS:
+        rows = where == name
+        shares = strata.member[rows].mean(axis=0) if rows.any() else np.zeros(len(whole))
+        deviation = np.abs(shares - whole)[covariate]
+        partitions[name] = {
+            "stratum_shares": dict(zip(names, shares[covariate].round(4).tolist(), strict=True)),
+            "max_stratum_share_deviation": float(deviation.max()) if len(deviation) else 0.0,
+        }
+    return {
+        "balanced": settings.method == "homology" and strata.n_blocks > 1,
+        "covariates": list(strata.blocks[1:]),
+        "length_bins": settings.length_bins,
+        "tolerance": settings.covariate_tolerance,
+        "stratum_shares_whole": dict(zip(names, whole[covariate].round(4).tolist(), strict=True)),
+        "partitions": partitions,
+        "within_tolerance": all(
+            p["max_stratum_share_deviation"] <= settings.covariate_tolerance + 1e-9
+            for p in partitions.values()
+        ),
+    }
 
 
 def _graph(outcome: SplitOutcome) -> dict[str, Any]:
@@ -125,7 +169,9 @@ def _verification(outcome: SplitOutcome, settings: SplitSettings) -> dict[str, A
     leaks = leaking_pairs(cross, settings.threshold)
     return {
         "search": search_description(
-            len(kept) <= settings.verify_exhaustive_max_sequences, settings.sequence_type
+            len(kept) <= settings.verify_exhaustive_max_sequences,
+            settings.sequence_type,
+            settings.exact_identity,
         ),
         "compared": "test vs train, tune vs train, test vs tune",
         "pairs_at_or_above_threshold": len(leaks),
@@ -133,7 +179,7 @@ def _verification(outcome: SplitOutcome, settings: SplitSettings) -> dict[str, A
         "max_cross_partition_identity": (float(cross["identity"].max()) if len(cross) else None),
         "max_cross_partition_identity_note": (
             "highest identity among cross-partition pairs; pairs below "
-            f"{settings.threshold * settings.verify_report_from:.3g} are not listed, so null "
+            f"{settings.listing_floor:.3g} are not listed, so null "
             "means every cross-partition pair is below that"
         ),
         "passed": len(leaks) == 0,
@@ -147,18 +193,32 @@ def _quartiles(lengths: pd.Series) -> list[float] | None:
     return lengths.quantile([0.25, 0.5, 0.75]).tolist() if len(lengths) else None
 
 
-def search_description(exhaustive: bool, sequence_type: str) -> str:
+def search_description(exhaustive: bool, sequence_type: str, co_optimal: bool = False) -> str:
     """How the search was run, in words: whether a pair can have been missed."""
     strands = "" if sequence_type == "protein" else "; nucleotides on both strands"
+    skip = (
+        "a pair is skipped only when its longest common subsequence is shorter than the "
+        "identical residues the threshold needs, which proves no alignment can reach it"
+    )
+    if exhaustive and co_optimal:
+        return (
+            f"exhaustive and exact: every pair that can reach the threshold ({skip}) scored "
+            "by a Smith-Waterman maximising score, then identical residues (Biopython "
+            f"PairwiseAligner on the combined score){strands}"
+        )
     if exhaustive:
         return (
             "exhaustive: mmseqs align on a generated prefilter listing every pair that can "
-            "reach the threshold (a pair is skipped only when its longest common subsequence "
-            "is shorter than the identical residues the threshold needs, which proves no "
-            f"alignment can reach it), -e inf, --alignment-mode 3{strands}"
+            f"reach the threshold ({skip}), -e inf, --alignment-mode 3{strands}"
         )
+    realigned = (
+        f"; reported pairs from {mmseqs.CO_OPTIMAL_MARGIN:g} below the threshold re-aligned "
+        "exactly for the highest co-optimal identity"
+        if co_optimal
+        else ""
+    )
     return (
         f"prefilter: mmseqs search -s {mmseqs.PREFILTER_SENSITIVITY} --max-seqs "
         f"{mmseqs.PREFILTER_MAX_SEQS} -e inf (most sensitive settings; distant pairs can be "
-        f"missed){strands}"
+        f"missed){realigned}{strands}"
     )

@@ -3,7 +3,8 @@ classes, verify, and write every output.
 
 Rule inputs: sequences (curate/sequences.tsv). Outputs: train, tune, test
 (contracts.PARTITIONS tables), assignments (id, component, partition), dropped
-(the ledger of removals), report (split_report.json), figure (identity.png).
+(the ledger of removals), report (split_report.json), figure (identity.png),
+balance (balance.png: what covariate balance costs).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +24,15 @@ from deeprules.contracts import PARTITIONS, Classes, decide_classes
 from deeprules.io import InputError, read_tsv, sequence_hash, write_json, write_tsv
 from deeprules.rule import Job
 from deeprules.split.comparison import partition_at_random, place_groups, predefined_partitions
+from deeprules.split.costs import balance_costs, plot_costs
 from deeprules.split.figure import plot_identities
 from deeprules.split.graph import adjacency, homology_components, similarity_graph
 from deeprules.split.homology import partition_by_homology
 from deeprules.split.partition import REMOVED
-from deeprules.split.report import SplitOutcome, build_report
+from deeprules.split.report import SplitOutcome, build_report, covariate_balance
 from deeprules.split.settings import SplitSettings, build_settings
+from deeprules.split.shift import gate, passes_gate, shift_statistics, stop_on_shift
+from deeprules.split.strata import build_strata
 from deeprules.split.verify import stop_on_leakage, verify_no_leakage, within_partition_identities
 
 log = logging.getLogger("deeprules.split")
@@ -51,7 +56,7 @@ def split_dataset(
 ) -> dict[str, Any]:
     """Read curate/sequences.tsv, split, verify, and write every split output.
 
-    outputs: paths for train, tune, test, assignments, dropped, report, figure.
+    outputs: paths for train, tune, test, assignments, dropped, report, figure, balance.
     Returns the report (also written to outputs['report']).
     """
     started = time.perf_counter()
@@ -81,6 +86,23 @@ def split_dataset(
     tick = time.perf_counter()
     cross = verify_no_leakage(kept, settings, threads, workdir)
     timings["verification_s"] = time.perf_counter() - tick
+
+    tick = time.perf_counter()
+    shift = shift_statistics(kept, settings.sequence_type, settings.seed)
+    shift["gate"] = gate(shift, settings)
+    timings["shift_s"] = time.perf_counter() - tick
+
+    tick = time.perf_counter()
+    costs = balance_costs(
+        table,
+        settings,
+        kept.set_index("id")["partition"],
+        lambda variant: pd.Series(
+            assign_partitions(table, pairs, variant, threads, workdir)[0], index=table["id"]
+        ),
+        lambda subset, yardstick: covariate_balance(table, subset, yardstick),
+    )
+    timings["balance_costs_s"] = time.perf_counter() - tick
     timings["total_s"] = time.perf_counter() - started
 
     outcome = SplitOutcome(
@@ -93,9 +115,12 @@ def split_dataset(
         cross=cross,
         within=within_partition_identities(pairs, kept),
         classes=classes,
+        shift=shift,
+        balance_costs=costs,
     )
     report = build_report(outcome, settings, timings)
     stop_on_leakage(cross, settings)
+    stop_on_shift(shift["gate"], settings.method)
     _write_outputs(outcome, report, settings, outputs)
     return report
 
@@ -148,8 +173,16 @@ def assign_partitions(
     rng = np.random.default_rng(settings.seed)
     reasons: dict[int, tuple[str, str]] = {}  # only the homology method removes sequences
     if settings.method == "homology":
+        strata = build_strata(table, settings.length_bins, settings.balance_columns)
+        strata = strata if strata.n_blocks > 1 else None  # nothing besides the label
         codes, reasons = partition_by_homology(
-            adjacency(table["id"], pairs), labels, settings.fractions, settings.label_tolerance, rng
+            adjacency(table["id"], pairs),
+            labels,
+            settings.fractions,
+            settings.tolerances(strata.n_blocks if strata else 1),
+            rng,
+            strata,
+            acceptable=_shift_judge(table, settings) if strata is not None else None,
         )
     elif settings.method == "random":
         codes = partition_at_random(labels, settings.fractions, rng)
@@ -160,6 +193,17 @@ def assign_partitions(
         codes = predefined_partitions(table, settings.partition_column)
     names = np.array([*PARTITIONS, ""])[np.where(codes == REMOVED, len(PARTITIONS), codes)]
     return names, _ledger(table, reasons)
+
+
+def _shift_judge(table: pd.DataFrame, settings: SplitSettings) -> Callable[[np.ndarray], bool]:
+    """Partition codes -> whether that attempt passes the shift gate."""
+
+    def acceptable(codes: np.ndarray) -> bool:
+        kept = codes != REMOVED
+        candidate = table[kept].assign(partition=np.asarray(PARTITIONS)[codes[kept]])
+        return passes_gate(candidate, settings)
+
+    return acceptable
 
 
 def _ledger(table: pd.DataFrame, reasons: dict[int, tuple[str, str]]) -> pd.DataFrame:
@@ -191,4 +235,5 @@ def _write_outputs(
     write_tsv(outputs["assignments"], kept[["id", "component", "partition"]])
     write_tsv(outputs["dropped"], outcome.ledger)
     plot_identities(outcome.within, outcome.cross["identity"], settings, outputs["figure"])
+    plot_costs(outcome.balance_costs, settings, outputs["balance"])
     write_json(outputs["report"], report)

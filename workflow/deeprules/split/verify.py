@@ -28,10 +28,10 @@ def verify_no_leakage(
     kept: pd.DataFrame, settings: SplitSettings, threads: int = 1, workdir: Path | None = None
 ) -> pd.DataFrame:
     """Independent search of every cross-partition pair (test and tune against train,
-    test against tune); returns pairs down to `report_from` x threshold so the report
+    test against tune); returns pairs down to `settings.listing_floor` so the report
     can state the highest cross-partition identity."""
     exhaustive = len(kept) <= settings.verify_exhaustive_max_sequences
-    floor = settings.threshold * settings.verify_report_from
+    floor = settings.listing_floor
     log.info(
         "verification: %s search of cross-partition pairs, reporting identity >= %.3g",
         "exhaustive" if exhaustive else "prefilter",
@@ -47,6 +47,7 @@ def verify_no_leakage(
         threads=threads,
         exhaustive=exhaustive,
         between="partition",
+        co_optimal=settings.co_optimal,
     )
 
 

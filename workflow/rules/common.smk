@@ -98,7 +98,7 @@ def baseline_files(folder, suffix):
 # inputs, so the page shows exactly these and is rebuilt when one changes.
 FIGURES = {
     "explore": ["lengths", "composition", "pca", "shortcuts", "positions"],
-    "split": ["identity"],
+    "split": ["identity", "balance"],
     "baselines": ["summary", "inflation"],
     "cnn": ["training_curves"],
     "evaluate": ["roc", "pr", "calibration", "confusion", "failure_domains"],

@@ -21,6 +21,11 @@ rule split:
             category="Split",
             caption="../report/split_identity.rst",
         ),
+        balance=report(
+            "results/{dataset}/split/balance.png",
+            category="Split",
+            caption="../report/split_balance.rst",
+        ),
     log:
         "results/{dataset}/logs/split.log",
     conda:

@@ -79,21 +79,7 @@ def near_duplicate_check(
         len(searched),
         len(table),
     )
-    pairs = similar_pairs(
-        searched[["id", "sequence", "label"]],
-        sequence_type,
-        identity,
-        denominator="longer",
-        workdir=workdir,
-        threads=threads,
-        exhaustive=True,
-        between="label",
-    )
-    label_of = table.set_index("id")["label"]
-    pairs = pairs.assign(
-        query_label=pairs["query"].map(label_of).to_numpy(),
-        target_label=pairs["target"].map(label_of).to_numpy(),
-    )
+    pairs = _pairs_across_labels(table, searched, sequence_type, identity, workdir, threads)
     involved = pd.unique(pd.concat([pairs["query"], pairs["target"]]))
     fraction = min(1.0, len(involved) / len(searched) / sampling)
     thresholds = {
@@ -120,6 +106,34 @@ def near_duplicate_check(
         search=search,
     )
     return check, pairs
+
+
+def _pairs_across_labels(
+    table: pd.DataFrame,
+    searched: pd.DataFrame,
+    sequence_type: str,
+    identity: float,
+    workdir: Path,
+    threads: int,
+) -> pd.DataFrame:
+    """Pairs of searched sequences at or above `identity` whose labels differ, each with
+    both labels: the exhaustive search, so a near-duplicate cannot be missed, and only
+    across labels, since same-label near-duplicates are not label noise."""
+    pairs = similar_pairs(
+        searched[["id", "sequence", "label"]],
+        sequence_type,
+        identity,
+        denominator="longer",
+        workdir=workdir,
+        threads=threads,
+        exhaustive=True,
+        between="label",
+    )
+    label_of = table.set_index("id")["label"]
+    return pairs.assign(
+        query_label=pairs["query"].map(label_of).to_numpy(),
+        target_label=pairs["target"].map(label_of).to_numpy(),
+    )
 
 
 def _near_duplicate_explanation(

@@ -64,17 +64,7 @@ def split_dataset(
     _check_table(table, settings, sequences_path)
     timings: dict[str, float] = {}
 
-    tick = time.perf_counter()
-    pairs, exhaustive = similarity_graph(table, settings, threads, workdir)
-    timings["similarity_graph_s"] = time.perf_counter() - tick
-    component = homology_components(table["id"], pairs)
-    log.info(
-        "%d pairs at or above %g; %d components, largest %d sequences",
-        len(pairs),
-        settings.threshold,
-        component.nunique(),
-        component.value_counts().max(),
-    )
+    pairs, exhaustive, component = _homology_graph(table, settings, threads, workdir, timings)
 
     tick = time.perf_counter()
     partition, ledger = assign_partitions(table, pairs, settings, threads, workdir)
@@ -93,15 +83,7 @@ def split_dataset(
     timings["shift_s"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
-    costs = balance_costs(
-        table,
-        settings,
-        kept.set_index("id")["partition"],
-        lambda variant: pd.Series(
-            assign_partitions(table, pairs, variant, threads, workdir)[0], index=table["id"]
-        ),
-        lambda subset, yardstick: covariate_balance(table, subset, yardstick),
-    )
+    costs = _balance_costs(table, pairs, kept, settings, threads, workdir)
     timings["balance_costs_s"] = time.perf_counter() - tick
     timings["total_s"] = time.perf_counter() - started
 
@@ -123,6 +105,52 @@ def split_dataset(
     stop_on_shift(shift["gate"], settings.method)
     _write_outputs(outcome, report, settings, outputs)
     return report
+
+
+def _homology_graph(
+    table: pd.DataFrame,
+    settings: SplitSettings,
+    threads: int,
+    workdir: Path | None,
+    timings: dict[str, float],
+) -> tuple[pd.DataFrame, bool, pd.Series]:
+    """The similar pairs, whether their search was exhaustive, and each sequence's
+    connected component: homologues are kept together by component, so these decide
+    everything the split may do. Times the search (the slow part) into `timings`."""
+    tick = time.perf_counter()
+    pairs, exhaustive = similarity_graph(table, settings, threads, workdir)
+    timings["similarity_graph_s"] = time.perf_counter() - tick
+    component = homology_components(table["id"], pairs)
+    log.info(
+        "%d pairs at or above %g; %d components, largest %d sequences",
+        len(pairs),
+        settings.threshold,
+        component.nunique(),
+        component.value_counts().max(),
+    )
+    return pairs, exhaustive, component
+
+
+def _balance_costs(
+    table: pd.DataFrame,
+    pairs: pd.DataFrame,
+    kept: pd.DataFrame,
+    settings: SplitSettings,
+    threads: int,
+    workdir: Path | None,
+) -> list[dict[str, Any]]:
+    """What covariate balance costs: the table re-partitioned under each variant of the
+    settings (same similarity graph, so only the partitioning differs), each scored
+    with the report's covariate balance, next to this run's own partitions."""
+    return balance_costs(
+        table,
+        settings,
+        kept.set_index("id")["partition"],
+        lambda variant: pd.Series(
+            assign_partitions(table, pairs, variant, threads, workdir)[0], index=table["id"]
+        ),
+        lambda subset, yardstick: covariate_balance(table, subset, yardstick),
+    )
 
 
 def _classes(kept: pd.DataFrame, settings: SplitSettings, train_path: Path) -> Classes:

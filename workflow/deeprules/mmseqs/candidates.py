@@ -1,0 +1,114 @@
+"""The exhaustive search's candidate pairs: every pair that could reach the threshold.
+
+Kept apart from the MMseqs2 calls because this is where the search's promise
+lives: a pair is skipped only when its longest common subsequence proves no
+alignment of it can reach the threshold (`CandidatePairs._candidates`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+from rapidfuzz.distance import LCSseq
+from rapidfuzz.process import cdist
+from tqdm import tqdm
+
+from deeprules.mmseqs.constants import CANDIDATE_BLOCK, COMPLEMENT, SLACK
+from deeprules.mmseqs.tables import _mmseqs_letters
+
+
+class CandidatePairs:
+    """Candidate pairs of one search (a base of `_Search`, which sets these attributes).
+
+    The methods stay methods of the search so a test can replace `_Search._candidates`
+    and check that the skip never drops a pair aligning everything would find.
+    """
+
+    sequences: list[str]
+    groups: np.ndarray | None
+    nucleotide: bool
+    min_identity: float
+    denominator: str
+    min_coverage: float
+    threads: int
+
+    def _write_candidates(self, path: Path, n: int) -> int:
+        """Write a fake MMseqs2 prefilter result: for each query, its candidate targets.
+
+        Query i (forward strand) gets targets j > i; for nucleotides the reverse
+        complement of i (key n + i) gets its own. Lines are fixed-width so a
+        query's list is one numpy slice; each entry ends with a NUL byte.
+        """
+        width = len(str(n))
+        line = np.array([f"{k:0{width}d}\t0\t0\n".encode() for k in range(n)])
+        total = 0
+        offset = 0
+        index_rows = []
+        with open(path, "wb") as data:
+            for key, targets in self._candidate_lists():
+                entry = line[targets].tobytes() + b"\0"
+                data.write(entry)
+                index_rows.append(f"{key}\t{offset}\t{len(entry)}\n")
+                offset += len(entry)
+                total += len(targets)
+        path.with_name(path.name + ".index").write_text("".join(index_rows))
+        path.with_name(path.name + ".dbtype").write_bytes(bytes([7, 0, 0, 0]))  # prefilter result
+        return total
+
+    def _candidate_lists(self) -> Iterator[tuple[int, np.ndarray]]:
+        """(query key, its candidate targets) for every query: key i is sequence i on the
+        forward strand, n + i its reverse complement (nucleotides)."""
+        n = len(self.sequences)
+        letters = _mmseqs_letters(self.sequences, self.nucleotide)
+        lengths = np.array([len(s) for s in self.sequences])
+        strands = [(letters, 0)]
+        if self.nucleotide:
+            strands.append(([s[::-1].translate(COMPLEMENT) for s in letters], n))
+        for queries, key_offset in strands:
+            progress = tqdm(total=n, desc="candidate pairs", mininterval=5, leave=False)
+            for first in range(0, n, CANDIDATE_BLOCK):
+                block = range(first, min(first + CANDIDATE_BLOCK, n))
+                common = np.zeros((len(block), n), dtype=np.int32)  # targets j > i only
+                common[:, first:] = cdist(
+                    queries[block.start : block.stop],
+                    letters[first:],
+                    scorer=LCSseq.similarity,
+                    dtype=np.int32,
+                    workers=self.threads,
+                )
+                for i, row in zip(block, common, strict=True):
+                    yield i + key_offset, self._candidates(i, row, lengths)
+                progress.update(len(block))
+            progress.close()
+
+    def _candidates(self, i: int, common: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """Targets j > i (and in another group, if asked) that could reach the threshold.
+
+        `common[j]` is the length of the longest common subsequence of query i and
+        target j. The identical columns of ANY alignment of the two are a common
+        subsequence, so a pair whose LCS is below the identities needed cannot
+        reach the threshold and need not be aligned: the skip is exact, not a
+        heuristic."""
+        targets = np.arange(i + 1, len(self.sequences))
+        if self.groups is not None:
+            targets = targets[self.groups[targets] != self.groups[i]]
+        needed = self._identities_needed(lengths[i], lengths[targets])
+        return targets[common[targets] >= needed]
+
+    def _identities_needed(self, query_length: int, target_lengths: np.ndarray) -> np.ndarray:
+        """Fewest identical residues an alignment needs to reach the threshold.
+
+        For the alignment-length denominator with a coverage requirement, the
+        alignment is at least `min_coverage` of the longer sequence; without a
+        coverage requirement any pair with one shared residue could qualify.
+        """
+        longer = np.maximum(query_length, target_lengths)
+        if self.denominator == "longer":
+            length = longer
+        elif self.denominator == "shorter":
+            length = np.minimum(query_length, target_lengths)
+        else:
+            length = self.min_coverage * longer
+        return np.ceil(self.min_identity * length - SLACK).clip(min=1)

@@ -364,10 +364,10 @@ def test_saved_model_loads_in_a_fresh_process(tuned):
 def test_polling_tolerates_trial_records_being_written(tmp_path):
     """The kill-and-resume test polls while the search writes: a trial without runs yet,
     or a trial.json caught half-written, must count as unfinished, not raise."""
-    from deeprules.cnn.tuning import PROJECT, RUNS_FILE
+    from deeprules.cnn.tuning import PROJECT, RUNS_FILE, round_project
 
     def trial(number: int, runs: list[dict] | None, text: str | None = None) -> None:
-        folder = tmp_path / PROJECT / f"trial_{number}"
+        folder = tmp_path / PROJECT / round_project(1) / f"trial_{number}"
         folder.mkdir(parents=True)
         (folder / "trial.json").write_text(text or json.dumps({"trial_id": str(number)}))
         if runs is not None:

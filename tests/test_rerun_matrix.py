@@ -171,6 +171,7 @@ RUN_VALUES: dict[str, Any] = {
     "cnn.oracle_host": "127.0.0.2",
     "cnn.search_space.*": ("cnn.search_space.filters", [8, 16]),
     "evaluate.length_bins": [0, 30, 100],
+    "evaluate.ledger_dir": ".deeprules/other_ledger",
     "evaluate.identity_bins": [0.0, 0.5, 1.0],
     "explore.auroc_warn": 0.65,
     "explore.cramers_v_warn": 0.6,

@@ -427,6 +427,9 @@ def test_source_keys_refetch(finished):
     workdir, config, dataset = finished
     keys = list(dict.fromkeys(documented_keys()["source"]))
     assert set(keys) <= set(SOURCE_VALUES), sorted(set(keys) - set(SOURCE_VALUES))
+    local = workdir / SOURCE_VALUES["kind"]["path"]  # a local source must exist: it is an input
+    local.parent.mkdir(parents=True, exist_ok=True)
+    local.write_text(">a\nACGT\n")
     # The changed value need not make a source that downloads; the dry run only plans.
     changes = {}
     for key in keys:

@@ -316,6 +316,14 @@ def test_every_trial_is_exported_and_the_model_reloads(tuned):
     assert len(trials) == 5  # exactly budget.trials, also under Hyperband
     assert set(trials["status"]) == {"COMPLETED"}
     assert {"best_epoch", "tune_auroc", "train_auroc", "seconds", "learning_rate"} <= set(trials)
+    assert {"round", "receptive_field", "lr_schedule", "stopped_early"} <= set(trials)
+    summary = read_json(tuned.outputs["summary"])
+    rounds = summary["search"]["rounds"]  # budget 5 in the default 3 rounds: 2 + 2 + 1
+    assert sum(r["trials"] for r in rounds) == 5
+    assert sorted(set(trials["round"].astype(int))) == [r["round"] for r in rounds]
+    assert all(r["reasons"] for r in rounds)
+    assert summary["search"]["learning_check"]["train_auroc"] >= 0.99
+    assert summary["receptive_field"]["input_length"] == summary["encoding"]["length"]
     best = read_json(tuned.outputs["hyperparameters"])
     assert best["tune_auc"] == pytest.approx(trials["tune_auc"].astype(float).max())
     model = keras.models.load_model(tuned.outputs["model"])

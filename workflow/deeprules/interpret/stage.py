@@ -7,23 +7,21 @@ filters / filter_logos (first-layer filter motifs) and summary.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
+from deeprules.contracts import read_partition
 from deeprules.figures import save_figure
 from deeprules.interpret.attributions import explain_attributions
 from deeprules.interpret.baselines import explain_baselines, importance_figure, importance_table
 from deeprules.interpret.filters import explain_filters
 from deeprules.interpret.network import load_cnn
-from deeprules.io import InputError, read_tsv, write_json, write_tsv
+from deeprules.io import write_json, write_tsv
 from deeprules.rule import Job
 
 
 def run(job: Job) -> None:
     settings, seed, outputs = job.settings["interpret"], job.settings["seed"], job.outputs
-    tune = _read_tune(job.inputs["tune"])
+    tune = read_partition(job.inputs["tune"], "tune")
     tables, controls = explain_baselines(
         job.inputs["baselines_summary"], job.inputs["baseline_models"], tune, settings, seed
     )
@@ -48,11 +46,3 @@ def run(job: Job) -> None:
         **explain_filters(cnn, tune, settings, seed, outputs["filters"], outputs["filter_logos"]),
     }
     write_json(outputs["summary"], summary)
-
-
-def _read_tune(path: Path) -> pd.DataFrame:
-    tune = read_tsv(path)
-    missing = {"id", "sequence", "label"} - set(tune.columns)
-    if missing:
-        raise InputError(f"{path}: missing columns {sorted(missing)}")
-    return tune

@@ -22,6 +22,9 @@ from sklearn.metrics import (
 
 from deeprules.contracts import Classes
 
+RANKING_METRICS = ("auroc", "auprc")
+THRESHOLD_METRICS = ("mcc", "macro_f1", "balanced_accuracy")
+
 
 def _ranked_classes(classes: Classes) -> list[str]:
     """Two classes: the positive one only; several: every class, one-vs-rest."""

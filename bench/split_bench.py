@@ -224,7 +224,11 @@ def amp_rows(args: argparse.Namespace, scratch: Path) -> None:
           f"{table['label'].value_counts(normalize=True).round(3).to_dict()}")  # fmt: skip
     rows = []
     for method in args.methods:
-        split = ', "balance": {"length_bins": 0}' if method == "homology-unbalanced" else ""
+        split = (
+            ', "balance": {"length_bins": 0}, "shift": {"fail_on_shift": False}'
+            if method == "homology-unbalanced"
+            else ""
+        )
         name = "homology" if method == "homology-unbalanced" else method
         result = run_method(sequences, name, scratch / method, split=split)
         rows.append({

@@ -91,6 +91,27 @@ def test_between_searches_only_pairs_across_groups(tmp_path):
     assert set(zip(prefiltered["query"], prefiltered["target"], strict=True)) == expected
 
 
+@pytest.mark.parametrize("co_optimal", [False, True])
+def test_between_equals_the_full_search_restricted_to_cross_group_pairs(tmp_path, co_optimal):
+    """The common-subsequence bound is computed only across groups; nothing is lost."""
+    rng = np.random.default_rng(8)
+    sequences = []
+    for _ in range(15):
+        seed = random_protein(rng, int(rng.integers(20, 50)))
+        sequences += [seed, substitute(seed, list(range(0, 8, 2))), substitute(seed, [1, 5, 9])]
+    data = table(sequences)
+    data["group"] = rng.choice(["train", "tune", "test"], size=len(data))
+    search = {"workdir": tmp_path, "threads": 2, "co_optimal": co_optimal}
+    everything = similar_pairs(data, "protein", 0.5, **search)
+    group = data.set_index("id")["group"]
+    across = everything[
+        everything["query"].map(group) != everything["target"].map(group)
+    ].reset_index(drop=True)
+    between = similar_pairs(data, "protein", 0.5, between="group", **search)
+    assert len(across) > 5
+    pd.testing.assert_frame_equal(between, across)
+
+
 def test_nucleotides_are_compared_on_both_strands(tmp_path):
     rng = np.random.default_rng(4)
     forward = "".join(rng.choice(list("ACGT"), size=120))

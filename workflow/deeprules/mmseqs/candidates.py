@@ -70,18 +70,40 @@ class CandidatePairs:
             progress = tqdm(total=n, desc="candidate pairs", mininterval=5, leave=False)
             for first in range(0, n, CANDIDATE_BLOCK):
                 block = range(first, min(first + CANDIDATE_BLOCK, n))
-                common = np.zeros((len(block), n), dtype=np.int32)  # targets j > i only
-                common[:, first:] = cdist(
-                    queries[block.start : block.stop],
-                    letters[first:],
-                    scorer=LCSseq.similarity,
-                    dtype=np.int32,
-                    workers=self.threads,
-                )
+                common = self._common_subsequences(queries, letters, block)
                 for i, row in zip(block, common, strict=True):
                     yield i + key_offset, self._candidates(i, row, lengths)
                 progress.update(len(block))
             progress.close()
+
+    def _common_subsequences(
+        self, queries: list[str], letters: list[str], block: range
+    ) -> np.ndarray:
+        """LCS length of each query in `block` with every target j > block.start (0
+        elsewhere); with groups only against targets of other groups, since a leakage
+        check never compares two sequences of one partition."""
+        n = len(letters)
+        common = np.zeros((len(block), n), dtype=np.int32)
+        columns = np.arange(block.start, n)
+        rows_in_block = self.groups[block.start : block.stop] if self.groups is not None else None
+        query_groups = (
+            [(np.arange(len(block)), columns)]
+            if rows_in_block is None
+            else [
+                (np.flatnonzero(rows_in_block == g), columns[self.groups[columns] != g])
+                for g in np.unique(rows_in_block)
+            ]
+        )
+        for rows, targets in query_groups:
+            if len(rows) and len(targets):
+                common[np.ix_(rows, targets)] = cdist(
+                    [queries[block.start + r] for r in rows],
+                    [letters[t] for t in targets],
+                    scorer=LCSseq.similarity,
+                    dtype=np.int32,
+                    workers=self.threads,
+                )
+        return common
 
     def _candidates(self, i: int, common: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """Targets j > i (and in another group, if asked) that could reach the threshold.

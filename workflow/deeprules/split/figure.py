@@ -37,7 +37,8 @@ def plot_identities(
     )
     ax.set_xlabel(f"identity (identical residues / {settings.denominator})")
     ax.set_ylabel("sequence pairs")
-    ax.set_yscale("log")
+    if len(within) or len(across):
+        ax.set_yscale("log")  # no pairs at all (e.g. unrelated DNA): a linear, empty axis
     ax.set_title(f"Pair identities, {settings.method} split")
     ax.legend(fontsize=8)
     fig.tight_layout()

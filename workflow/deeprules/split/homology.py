@@ -38,13 +38,14 @@ def partition_by_homology(
     rng: np.random.Generator,
     strata: Strata | None = None,
     acceptable: Callable[[np.ndarray], bool] | None = None,
+    restarts: int = RESTARTS,
 ) -> tuple[np.ndarray, dict[int, tuple[str, str]]]:
     """Partition code per node (REMOVED for removed nodes) with no edge between partitions,
     and the reason for each removal.
 
     Groups are the labels, or with `strata` the labels and label x covariate strata;
     `tolerances` holds the largest allowed share deviation per block of groups
-    (label first). The best of RESTARTS attempts (seeds drawn from `rng`) is returned:
+    (label first). The best of `restarts` attempts (seeds drawn from `rng`) is returned:
     the one keeping most among those `acceptable` accepts (the shift gate: counts of
     strata do not bound the shift of lengths within them, and attempts differ), else
     the one keeping most.
@@ -59,7 +60,7 @@ def partition_by_homology(
        removed to restore it (deeprules.split.tolerance).
     """
     best = None
-    for seed in rng.integers(0, 2**32, size=RESTARTS):
+    for seed in rng.integers(0, 2**32, size=restarts):
         graph = PartitionGraph(adjacency, labels, fractions, np.random.default_rng(seed), strata)
         place_components(graph)
         graph.reinsert_removed(tolerances)

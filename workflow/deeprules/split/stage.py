@@ -27,7 +27,7 @@ from deeprules.split.comparison import partition_at_random, place_groups, predef
 from deeprules.split.costs import balance_costs, plot_costs
 from deeprules.split.figure import plot_identities
 from deeprules.split.graph import adjacency, homology_components, similarity_graph
-from deeprules.split.homology import partition_by_homology
+from deeprules.split.homology import RESTARTS, partition_by_homology
 from deeprules.split.partition import REMOVED
 from deeprules.split.report import SplitOutcome, build_report, covariate_balance
 from deeprules.split.settings import SplitSettings, build_settings
@@ -147,7 +147,8 @@ def _balance_costs(
         settings,
         kept.set_index("id")["partition"],
         lambda variant: pd.Series(
-            assign_partitions(table, pairs, variant, threads, workdir)[0], index=table["id"]
+            assign_partitions(table, pairs, variant, threads, workdir, _restarts(variant))[0],
+            index=table["id"],
         ),
         lambda subset, yardstick: covariate_balance(table, subset, yardstick),
     )
@@ -195,8 +196,11 @@ def assign_partitions(
     settings: SplitSettings,
     threads: int = 1,
     workdir: Path | None = None,
+    restarts: int = RESTARTS,
 ) -> tuple[np.ndarray, pd.DataFrame]:
-    """Partition name per row ('' = removed) and the ledger of removals, by the chosen method."""
+    """Partition name per row ('' = removed) and the ledger of removals, by the chosen
+    method; `restarts`: attempts of the homology method (the cost table's variants use
+    one, so showing what balance costs does not triple the partitioning time)."""
     labels = table["label"].to_numpy()
     rng = np.random.default_rng(settings.seed)
     reasons: dict[int, tuple[str, str]] = {}  # only the homology method removes sequences
@@ -211,6 +215,7 @@ def assign_partitions(
             rng,
             strata,
             acceptable=_shift_judge(table, settings) if strata is not None else None,
+            restarts=restarts,
         )
     elif settings.method == "random":
         codes = partition_at_random(labels, settings.fractions, rng)
@@ -221,6 +226,12 @@ def assign_partitions(
         codes = predefined_partitions(table, settings.partition_column)
     names = np.array([*PARTITIONS, ""])[np.where(codes == REMOVED, len(PARTITIONS), codes)]
     return names, _ledger(table, reasons)
+
+
+def _restarts(variant: SplitSettings) -> int:
+    """Attempts for a cost-table variant: balancing the label alone is cheap (all of
+    them, so `none` is exactly the label-only split); stratified variants take one."""
+    return 1 if variant.length_bins > 1 or variant.balance_columns else RESTARTS
 
 
 def _shift_judge(table: pd.DataFrame, settings: SplitSettings) -> Callable[[np.ndarray], bool]:

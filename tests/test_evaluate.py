@@ -33,7 +33,7 @@ from deeprules.contracts import Classes, decide_classes, prediction_frame, write
 from deeprules.evaluate import TestReuseRefused, baseline_role, run
 from deeprules.evaluate.access import partition_content_hash
 from deeprules.evaluate.bootstrap import stratified_bootstrap
-from deeprules.evaluate.comparisons import OUTCOMES
+from deeprules.evaluate.comparisons import OUTCOMES, WHY_INTERPRETABILITY, comparisons
 from deeprules.evaluate.models import (
     FinalModel,
     baseline_models,
@@ -404,7 +404,9 @@ def test_thresholds_come_from_tune_predictions_not_test(evaluated):
 
 def test_comparisons_name_the_best_baseline_and_every_control(evaluated):
     summary = read_json(evaluated / "evaluate/metrics.json")
-    comparisons = {c["reference"]: c for c in summary["comparisons"]}
+    comparisons = {
+        c["reference"]: c for c in summary["comparisons"] if c["why"] != WHY_INTERPRETABILITY
+    }
     assert set(comparisons) == {summary["best_baseline"]["model"], "majority", "shuffled_labels"}
     assert summary["best_baseline"]["model"] in {
         "logistic_regression",
@@ -432,7 +434,76 @@ def test_comparisons_name_the_best_baseline_and_every_control(evaluated):
             )
         )
     table = read_tsv(evaluated / "evaluate/comparisons.tsv")
-    assert len(table) == 3 and {"verdict", "outcome"} <= set(table.columns)
+    assert len(table) == len(summary["comparisons"]) and {"verdict", "outcome"} <= set(
+        table.columns
+    )
+
+
+def test_tip8_pair_is_the_best_model_on_test_against_logistic_regression(evaluated):
+    """Judged from the test metrics alone: the best tuned model on the primary metric and the
+    most readable family (logistic regression here) are compared once, paired."""
+    summary = read_json(evaluated / "evaluate/metrics.json")
+    primary = summary["primary_metric"]
+    tuned = {
+        name: info["metrics"][primary]["value"]
+        for name, info in summary["models"].items()
+        if info["role"] in ("baseline", "cnn")
+    }
+    best = max(tuned, key=tuned.get)
+    pairs = [{c["candidate"], c["reference"]} for c in summary["comparisons"]]
+    tradeoff = [c for c in summary["comparisons"] if c["why"] == WHY_INTERPRETABILITY]
+    if best == "logistic_regression":
+        assert not tradeoff
+        return
+    assert pairs.count({best, "logistic_regression"}) == 1
+    if tradeoff:
+        (pair,) = tradeoff
+        assert (pair["candidate"], pair["reference"]) == (best, "logistic_regression")
+        assert pair["difference"] == pytest.approx(tuned[best] - tuned["logistic_regression"])
+        assert pair["ci_low"] <= pair["difference"] <= pair["ci_high"]
+
+
+@pytest.mark.parametrize(
+    ("values", "best_baseline", "expected"),
+    [
+        # the CNN is best and logistic regression is the best baseline: asked once, by Tip 1
+        (
+            {"cnn": 0.9, "logistic_regression": 0.8, "random_forest": 0.7},
+            "logistic_regression",
+            None,
+        ),
+        # a less readable family is best: it is weighed against logistic regression
+        (
+            {"cnn": 0.7, "logistic_regression": 0.8, "random_forest": 0.85},
+            "random_forest",
+            "random_forest",
+        ),
+        # logistic regression is best: nothing is given up, no pair
+        ({"cnn": 0.7, "logistic_regression": 0.9, "random_forest": 0.85}, "random_forest", None),
+        # a tie keeps the first tuned model in the table's order; a control never counts
+        ({"cnn": 0.85, "logistic_regression": 0.8, "random_forest": 0.85}, "random_forest", "cnn"),
+    ],
+)
+def test_the_interpretability_pair_is_asked_once_and_never_of_a_control(
+    values, best_baseline, expected
+):
+
+    roles = {"cnn": "cnn", "logistic_regression": "baseline", "random_forest": "baseline"}
+    roles["control_shortcut"] = "control"
+    values = {**values, "control_shortcut": 0.99}
+    rng = np.random.default_rng(0)
+    points = {m: {"auroc": v} for m, v in values.items()}
+    spread = {m: {"auroc": v + rng.normal(0, 0.01, 200)} for m, v in values.items()}
+    found = comparisons(roles, best_baseline, "auroc", points, spread, 0.95)
+    pairs = [frozenset((c["candidate"], c["reference"])) for c in found]
+    assert len(pairs) == len(set(pairs))
+    tradeoff = [c for c in found if c["why"] == WHY_INTERPRETABILITY]
+    if expected is None:
+        assert not tradeoff
+    else:
+        assert [(c["candidate"], c["reference"]) for c in tradeoff] == [
+            (expected, "logistic_regression")
+        ]
 
 
 def test_an_unpruned_tree_is_flagged_as_overfitting(evaluated):

@@ -65,6 +65,8 @@ def test_scorecard_and_every_figure_render(tiny_run, browser):
 
 
 MARKUP = ("<h1", "<h2", "<h3", "<p>", "</td>", "<tr", "<table", "| --- |", "|---|", "&lt;", "&amp;")
+# Python containers printed as text ({'AMP': 12}, ['a', 'b']) instead of words
+PYTHON_TEXT = ("{'", "['", "'}")
 COMPARISON_FIGURES = ("roc", "pr", "calibration", "confusion", "failure domains")
 
 
@@ -103,6 +105,8 @@ def test_a_reader_sees_formatted_sections_readable_figures_and_no_markup(
     browser.get(page.as_uri())
     text = browser.execute_script("return document.body.innerText;")
     assert not [m for m in MARKUP if m in text], [m for m in MARKUP if m in text]
+    printed = [line for line in text.splitlines() if any(p in line for p in PYTHON_TEXT)]
+    assert not printed, printed
     headings = browser.execute_script(
         "return Array.from(document.querySelectorAll('#model-card h2, #model-card h3'))"
         ".map(h => h.innerText);"
@@ -240,7 +244,7 @@ def test_sensitive_dataset_model_card_forbids_sharing_weights():
     card = model_card(stages, dataset)
     assert "weights and per-sequence predictions must not be shared" in card
     assert "- Human genetic data. (open) IRB 12" in card
-    assert "curated sequences ({'a': 5, 'b': 5}) from s;" in card
+    assert "10 curated sequences (a 5, b 5) from s;" in card
     tips = {t["tip"]: t for t in scorecard(stages, dataset)}
     assert tips[10]["status"] == "warning" and "1 open" in tips[10]["evidence"]
     assert tips[7]["status"] == "not_done"

@@ -43,6 +43,17 @@ ROLE_BASELINE = "baseline"  # a tuned traditional family
 ROLE_CONTROL = "control"  # majority class, shuffled labels, trivial-feature shortcut
 ROLE_CNN = "cnn"
 ROLES = (ROLE_BASELINE, ROLE_CONTROL, ROLE_CNN)
+# Tuned families from the easiest to the hardest to read (coefficients first): Tip 8
+# weighs the first of them that ran against the best model (evaluate, report).
+INTERPRETABILITY = (
+    "logistic_regression",
+    "linear_svm",
+    "naive_bayes",
+    "knn",
+    "random_forest",
+    "hist_gradient_boosting",
+    "rbf_svm",
+)
 PREDICTION_COLUMNS = ("id", "partition", "model", "role", "label", "predicted")
 
 

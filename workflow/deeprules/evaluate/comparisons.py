@@ -1,8 +1,10 @@
-"""How much better the CNN really is than the best baseline and every control (Tips 1, 2, 9).
+"""How much better the CNN really is than the best baseline and every control (Tips 1, 2, 9),
+and what the most interpretable tuned family gives up against the best model (Tip 8).
 
 Paired bootstrap comparisons on the primary metric: every model was scored on
 the same resamples, so the difference per resample is paired. Each comparison
-carries an `outcome` code for programs (OUTCOMES) and a `verdict` in words.
+carries an `outcome` code for programs (OUTCOMES), a `why` (WHY_*) saying which
+question it answers, and a `verdict` in words.
 """
 
 from __future__ import annotations
@@ -11,13 +13,17 @@ from typing import Any
 
 import numpy as np
 
-from deeprules.contracts import ROLE_CNN, ROLE_CONTROL
+from deeprules.contracts import INTERPRETABILITY, ROLE_BASELINE, ROLE_CNN, ROLE_CONTROL
 from deeprules.evaluate.bootstrap import interval
 from deeprules.evaluate.panel import METRIC_NAMES, oriented
 
 # The candidate is better (interval above 0), worse (below 0) or not distinguishable.
 OUTCOME_BETTER, OUTCOME_WORSE, OUTCOME_NO_DIFFERENCE = "better", "worse", "no_difference"
 OUTCOMES = (OUTCOME_BETTER, OUTCOME_WORSE, OUTCOME_NO_DIFFERENCE)
+# The question a comparison answers: Tips 1 and 2 read the first two, Tip 8 the third.
+WHY_BEST_BASELINE = "best baseline on tune"
+WHY_CONTROL = "control"
+WHY_INTERPRETABILITY = "most interpretable tuned family against the best model on test"
 COMPARISON_COLUMNS = [
     "candidate",
     "reference",
@@ -123,16 +129,41 @@ def comparisons(
     distributions: dict[str, dict[str, np.ndarray]],
     level: float,
 ) -> list[dict[str, Any]]:
-    """The CNN (else the best baseline) against the best baseline and against every control."""
+    """The CNN (else the best baseline) against the best baseline and against every control,
+    then the best model on test against the most interpretable tuned family."""
     cnn = [m for m, role in roles.items() if role == ROLE_CNN]
     candidate = cnn[0] if cnn else best_baseline
     if candidate is None:
         return []
-    references = {}
+    pairs = []
     if best_baseline and best_baseline != candidate:
-        references[best_baseline] = "best baseline on tune"
-    references.update({m: "control" for m, role in roles.items() if role == ROLE_CONTROL})
+        pairs.append((candidate, best_baseline, WHY_BEST_BASELINE))
+    pairs += [(candidate, m, WHY_CONTROL) for m, role in roles.items() if role == ROLE_CONTROL]
+    tradeoff = interpretability_pair(roles, metric, points)
+    if tradeoff and not any({a, b} == set(tradeoff) for a, b, _ in pairs):
+        pairs.append((*tradeoff, WHY_INTERPRETABILITY))
     return [
-        compare(candidate, reference, roles, metric, points, distributions, level, why)
-        for reference, why in references.items()
+        compare(first, second, roles, metric, points, distributions, level, why)
+        for first, second, why in pairs
     ]
+
+
+def interpretability_pair(
+    roles: dict[str, str], metric: str, points: dict[str, dict[str, float]]
+) -> tuple[str, str] | None:
+    """(best model on test, most interpretable tuned family), or None when they coincide.
+
+    Only tuned models compete (controls answer another question). The pair is
+    chosen on test because Tip 8 asks what the reader gives up by preferring
+    the readable model over the one that scored best, not which model to ship.
+    """
+    tuned = [
+        m
+        for m, role in roles.items()
+        if role in (ROLE_BASELINE, ROLE_CNN) and not np.isnan(points[m].get(metric, np.nan))
+    ]
+    readable = [m for m in INTERPRETABILITY if m in tuned]
+    if not readable:
+        return None
+    best = max(tuned, key=lambda m: oriented(metric, points[m][metric]))
+    return None if best == readable[0] else (best, readable[0])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from deeprules.report.facts import median_lengths, metric_name, metrics_table
+from deeprules.report.facts import counts_text, median_lengths, metric_name, metrics_table
 
 Stages = dict[str, Any]
 
@@ -64,12 +64,19 @@ def _evaluation(stages: Stages) -> list[str]:
     lines += ["", "## Evaluation data", ""]
     if split and ev:
         lines.append(
-            f"The test partition ({sum(ev['test_counts'].values())} sequences: "
-            f"{ev['test_counts']}), separated from training by a {split['method']} split with "
-            f"no cross-partition pair at or above {split['threshold']} identity "
-            f"({split['identity_definition']}); opened {ev['test_access']['access_count']} time(s)."
+            f"The test partition ({sum(ev['test_counts'].values()):,} sequences: "
+            f"{counts_text(ev['test_counts'])}), separated from training by a "
+            f"{split['method']} split (guarantee: {split['guarantee']}; "
+            f"{_leaked_pairs(split)} at or above {split['threshold']:g} identity, "
+            f"{split['identity_definition']}); opened {ev['test_access']['access_count']} time(s)."
         )
     return lines
+
+
+def _leaked_pairs(split: dict[str, Any]) -> str:
+    """What the split's verification counted across partitions, in words."""
+    pairs = split["verification"]["pairs_at_or_above_threshold"]
+    return f"{pairs:,} cross-partition pair{'s' if pairs != 1 else ''} verified"
 
 
 def _training_data(stages: Stages) -> list[str]:
@@ -80,16 +87,16 @@ def _training_data(stages: Stages) -> list[str]:
         "",
         "## Training data",
         "",
-        f"{curate['records_kept']} curated sequences ({curate['labels']}) from "
+        f"{curate['records_kept']:,} curated sequences ({counts_text(curate['labels'])}) from "
         f"{sources}; "
-        f"{curate['records_dropped']} records dropped with reasons "
-        f"({curate['dropped_per_reason']}).",
+        f"{curate['records_dropped']:,} records dropped with reasons "
+        f"({counts_text(curate['dropped_per_reason']) or 'none'}).",
     ]
     if split:
         sizes = {name: p["sequences"] for name, p in split["partitions"].items()}
         medians = median_lengths(split)
-        lengths = f"; median sequence length {medians}" if medians else ""
-        lines.append(f" Partitions: {sizes}{lengths}.")
+        lengths = f"; median sequence length {counts_text(medians)}" if medians else ""
+        lines.append(f" Partitions: {counts_text(sizes)}{lengths}.")
     return lines
 
 

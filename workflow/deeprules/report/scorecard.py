@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from deeprules.evaluate.comparisons import WHY_BEST_BASELINE, WHY_CONTROL
 from deeprules.report import verdicts as v
 from deeprules.report.facts import median_lengths, metric_name
 from deeprules.report.split_shift import shift_evidence
@@ -79,8 +80,12 @@ def tip1(stages: Stages, dataset: dict[str, Any]) -> dict[str, Any]:
     ev, base = stages.get("evaluate"), stages.get("baselines")
     if not (ev and base):
         return _tip(1, NOT_DONE, "no test comparison", "evaluate did not run")
-    mine = [c for c in ev["comparisons"] if c["candidate"] == "cnn"]
-    best = [c for c in mine if c["why"].startswith("best baseline")]
+    mine = [
+        c
+        for c in ev["comparisons"]
+        if c["candidate"] == "cnn" and c["why"] in (WHY_BEST_BASELINE, WHY_CONTROL)
+    ]
+    best = [c for c in mine if c["why"] == WHY_BEST_BASELINE]
     misses = [c for c in mine if c["outcome"] != "better"]
     shown = best + [c for c in misses if c not in best]
     verdict, answer, numbers = v.deep_learning_verdict(stages)

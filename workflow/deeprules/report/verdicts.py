@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from deeprules.contracts import ROLE_BASELINE, ROLE_CNN
+from deeprules.contracts import INTERPRETABILITY, ROLE_BASELINE, ROLE_CNN
 from deeprules.report.facts import metric, metric_name
 
 Stages = dict[str, Any]
@@ -28,16 +28,6 @@ SHUFFLED_MARGIN = 0.05
 CHANCE_AUROC = 0.5
 # The trivial-feature control, as deeprules.baselines.controls names it.
 SHORTCUT_CONTROL = "control_shortcut"
-# Tuned families from the easiest to the hardest to read (coefficients first).
-INTERPRETABILITY = (
-    "logistic_regression",
-    "linear_svm",
-    "naive_bayes",
-    "knn",
-    "random_forest",
-    "hist_gradient_boosting",
-    "rbf_svm",
-)
 
 JUSTIFIED, NOT_JUSTIFIED, INCONCLUSIVE, NOT_ASSESSED = (
     "justified",
@@ -234,7 +224,7 @@ def _tradeoff_answer(
     within = (
         f"paired interval {interval[0]:+.3f} to {interval[1]:+.3f}"
         if interval
-        else "no paired interval: evaluate pairs only the CNN with the best baseline and controls"
+        else "no paired interval recorded by evaluate"
     )
     gap = (
         f"the most interpretable model, {simple} ({metric_name(name)} "

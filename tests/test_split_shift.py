@@ -61,10 +61,24 @@ def test_shift_gate_stops_a_shifted_homology_split(tmp_path):
     gate = report["shift"]["gate"]
     assert not gate["passed"] and gate["action"] == "warn"
     assert {e["pair"] for e in gate["exceeded"]} >= {"test vs train", "train vs tune"}
+    assert_tip7_warns_of_the_shift(report)
     balanced, _ = run_split(
         tmp_path, table, name="balanced", balance={"length_bins": 2, "tolerance": 0.1}, shift=shift
     )
     assert balanced["shift"]["gate"]["passed"]
+
+
+def assert_tip7_warns_of_the_shift(report: dict) -> None:
+    """A split that only warned must not leave Tip 7 saying "done": the reader is told."""
+    from deeprules.report.scorecard import tip7
+
+    evaluate = {"test_access": {"access_count": 1}, "models": {}, "overfitting_flags": []}
+    tip = tip7({"split": report, "evaluate": evaluate}, {})
+    assert tip["status"] == "warning" and "SHIFTED beyond AUROC 0.6" in tip["evidence"]
+    report = report | {
+        "shift": report["shift"] | {"gate": report["shift"]["gate"] | {"passed": True}}
+    }
+    assert "SHIFTED" not in tip7({"split": report, "evaluate": evaluate}, {})["evidence"]
 
 
 def test_small_partitions_are_not_gated(tmp_path):

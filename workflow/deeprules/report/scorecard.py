@@ -14,7 +14,7 @@ from typing import Any
 from deeprules.evaluate.comparisons import WHY_BEST_BASELINE, WHY_CONTROL
 from deeprules.report import verdicts as v
 from deeprules.report.facts import median_lengths, metric_name
-from deeprules.report.split_shift import shift_evidence
+from deeprules.report.split_shift import shift_evidence, shift_gate_failed
 
 DONE, WARNING, NOT_DONE = "done", "warning", "not_done"
 # A tip without a question of its own: followed, or followed with something to look at.
@@ -285,7 +285,8 @@ def tip7(stages: Stages, dataset: dict[str, Any]) -> dict[str, Any]:
     if shifted:
         parts.append(shifted)
     flagged = bool(shuffled and shuffled["flagged"])
-    status = WARNING if leaks or access > 1 or overfit or shifted or flagged else DONE
+    unfair = shifted or shift_gate_failed(split)
+    status = WARNING if leaks or access > 1 or overfit or unfair or flagged else DONE
     return _tip(
         7,
         status,

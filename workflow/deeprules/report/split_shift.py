@@ -59,6 +59,13 @@ def shift_evidence(split: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def shift_gate_failed(split: dict[str, Any]) -> bool:
+    """Whether the split's shift gate found partitions a classifier tells apart (a split
+    configured to warn instead of stop gets here): Tip 7 must then warn, not pass."""
+    shift = split.get("shift")
+    return bool(shift) and not shift["gate"]["passed"]
+
+
 def balance_cost_table(split: dict[str, Any]) -> str:
     """What covariate balance costs (split_report.json balance_costs) as a Markdown table,
     for the report next to balance.png; empty for a report without it."""

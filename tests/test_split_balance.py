@@ -153,3 +153,41 @@ def test_balance_costs_compare_none_default_stricter(tmp_path):
     assert (folder / "balance.png").stat().st_size > 0
     single, _ = run_split(tmp_path, table, method="random")
     assert [row["setting"] for row in single["balance_costs"]] == ["as split"]
+
+
+def test_attempts_in_parallel_give_the_same_partitions_as_one_after_another():
+    """Two worker processes run the attempts side by side; seeds, judge and choice are
+    those of the sequential run, so the partitions and the removals are identical."""
+    rng = np.random.default_rng(5)
+    n = 400
+    a = rng.integers(0, n, 900)
+    b = (a + rng.integers(1, 8, 900)) % n
+    adjacency = csr_matrix((np.ones(1800), (np.r_[a, b], np.r_[b, a])), shape=(n, n))
+    adjacency.data[:] = 1
+    labels = np.where(rng.random(n) < 0.5, "pos", "neg")
+    lengths = np.where(np.arange(n) < n // 2, 15, 60) + rng.integers(0, 5, n)
+    table = pd.DataFrame({"label": labels, "sequence": ["A" * int(k) for k in lengths]})
+    strata = build_strata(table, 2)
+    judged = []
+
+    def acceptable(codes: np.ndarray) -> bool:  # prefers an attempt that is not the largest
+        judged.append(int((codes != REMOVED).sum()))
+        return int(codes[0]) == 0
+
+    runs = [
+        partition_by_homology(
+            adjacency,
+            labels,
+            (0.7, 0.15, 0.15),
+            np.array([0.05, 0.05]),
+            np.random.default_rng(9),
+            strata,
+            acceptable,
+            restarts=4,
+            workers=workers,
+        )
+        for workers in (1, 2)
+    ]
+    (sequential, sequential_reasons), (parallel, parallel_reasons) = runs
+    assert len(judged) == 4  # the parallel attempts were judged in the workers
+    assert (sequential == parallel).all() and sequential_reasons == parallel_reasons

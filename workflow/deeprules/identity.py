@@ -13,10 +13,13 @@ pair (alignment score, identical residues), compared lexicographically. Both par
 add up along an alignment, so the lexicographic maximum obeys the ordinary
 recurrence, and it equals the ordinary maximum of the combined score
 score * K + identities for any K above the largest possible identity count. That
-lets Biopython's PairwiseAligner (in C) run it: substitution matrix BLOSUM62 * K
-plus 1 on the diagonal (identity), gap open 11 K, extension 1 K (a gap of length L
-costs 11 + (L - 1), MMseqs2's convention; MMseqs2's reported alignment of the pair
-above scores 28 under it). Nucleotides: +2 / -3 (X -1), gaps 5 / 2 (blastn's; a gap
+lets parasail's striped (SIMD) Smith-Waterman run it in C: substitution matrix
+BLOSUM62 * K plus 1 on the diagonal (identity), gap open 11 K, extension 1 K (a
+gap of length L costs 11 + (L - 1), MMseqs2's convention; MMseqs2's reported
+alignment of the pair above scores 28 under it). parasail scores a short peptide
+pair about five times faster than Biopython's PairwiseAligner with the same
+answer (docs/benchmarks.md, split); tests/test_identity.py checks both against
+a dynamic programme written out cell by cell. Nucleotides: +2 / -3 (X -1), gaps 5 / 2 (blastn's; a gap
 of length L costs 5 + 2 (L - 1)), both strands,
 on the letters the exhaustive MMseqs2 search stores them as (amino-acid letters, so
 IUPAC codes such as R, Y, N keep their identity). Letters MMseqs2 does not know
@@ -31,8 +34,8 @@ from multiprocessing import get_context
 
 import numpy as np
 import pandas as pd
-from Bio.Align import PairwiseAligner, substitution_matrices
-from Bio.Align.substitution_matrices import Array
+import parasail
+from Bio.Align import substitution_matrices
 
 # MMseqs2's amino-acid alphabet (X = anything else; nucleotides are stored in it too)
 # and the scoring the split declares.
@@ -72,13 +75,20 @@ def _combined_scores(
     first: list[str], second: list[str], nucleotide: bool, scale: int
 ) -> np.ndarray:
     """score * scale + identities of the lexicographically best local alignment."""
-    aligner = _aligner(nucleotide, scale)
+    matrix = _matrix(nucleotide, scale)
+    gap_open, gap_extend = (
+        (NUCLEOTIDE_GAP_OPEN, NUCLEOTIDE_GAP_EXTEND) if nucleotide else (GAP_OPEN, GAP_EXTEND)
+    )
+
+    def score(a: str, b: str) -> int:
+        return parasail.sw_striped_32(a, b, gap_open * scale, gap_extend * scale, matrix).score
+
     combined = np.zeros(len(first), dtype=np.int64)
     for k, (a, b) in enumerate(zip(first, second, strict=True)):
-        combined[k] = round(aligner.score(UNKNOWN.sub("X", a), UNKNOWN.sub("X", b)))
+        a = UNKNOWN.sub("X", a)
+        combined[k] = score(a, UNKNOWN.sub("X", b))
         if nucleotide:
-            reverse = UNKNOWN.sub("X", b[::-1].translate(COMPLEMENT))
-            combined[k] = max(combined[k], round(aligner.score(UNKNOWN.sub("X", a), reverse)))
+            combined[k] = max(combined[k], score(a, UNKNOWN.sub("X", b[::-1].translate(COMPLEMENT))))
     return combined
 
 
@@ -87,27 +97,20 @@ def _upper(sequences: list[str], nucleotide: bool) -> list[str]:
     return [s.upper().replace("U", "T") if nucleotide else s.upper() for s in sequences]
 
 
-def _aligner(nucleotide: bool, scale: int) -> PairwiseAligner:
-    """Local aligner on the combined score: substitution * scale + identity."""
+def _matrix(nucleotide: bool, scale: int) -> parasail.Matrix:
+    """The combined substitution score: substitution * scale + identity (parasail's
+    gap penalties are positive and a gap of length L costs open + extend (L - 1))."""
     alphabet = AMINO_ACIDS
     if nucleotide:  # deeprules.mmseqs' nucleotide matrix over amino-acid letters
-        base = np.array(
-            [[-1 if "X" in (a, b) else 2 if a == b else -3 for b in alphabet] for a in alphabet],
-            dtype=np.float64,
-        )
+        base = [[-1 if "X" in (a, b) else 2 if a == b else -3 for b in alphabet] for a in alphabet]
     else:
         blosum = substitution_matrices.load("BLOSUM62")
-        base = np.array([[blosum[a][b] for b in alphabet] for a in alphabet], dtype=np.float64)
-    matrix = Array(alphabet, dims=2, data=base * scale + np.eye(len(alphabet)))
-    gap_open, gap_extend = (
-        (NUCLEOTIDE_GAP_OPEN, NUCLEOTIDE_GAP_EXTEND) if nucleotide else (GAP_OPEN, GAP_EXTEND)
-    )
-    return PairwiseAligner(
-        mode="local",
-        substitution_matrix=matrix,
-        open_gap_score=-gap_open * scale,
-        extend_gap_score=-gap_extend * scale,
-    )
+        base = [[int(blosum[a][b]) for b in alphabet] for a in alphabet]
+    matrix = parasail.matrix_create(alphabet, 0, 0)
+    for i, row in enumerate(base):
+        for j, value in enumerate(row):
+            matrix.set_value(i, j, value * scale + (i == j))
+    return matrix
 
 
 def raise_to_co_optimal(

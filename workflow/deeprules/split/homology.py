@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
 
 import numpy as np
 import pandas as pd
@@ -39,6 +42,7 @@ def partition_by_homology(
     strata: Strata | None = None,
     acceptable: Callable[[np.ndarray], bool] | None = None,
     restarts: int = RESTARTS,
+    workers: int = 1,
 ) -> tuple[np.ndarray, dict[int, tuple[str, str]]]:
     """Partition code per node (REMOVED for removed nodes) with no edge between partitions,
     and the reason for each removal.
@@ -58,31 +62,85 @@ def partition_by_homology(
        then move too (deeprules.split.refine).
     4. If a share is still outside its tolerance, the fewest sequences needed are
        removed to restore it (deeprules.split.tolerance).
+
+    Attempts are independent, so `workers` processes run them side by side; the
+    seeds and the choice do not depend on `workers`, nor does the result.
     """
+    problem = _Problem(adjacency, labels, fractions, tolerances, strata, acceptable)
+    seeds = rng.integers(0, 2**32, size=restarts)
+    if workers > 1 and restarts > 1:
+        with ProcessPoolExecutor(
+            min(workers, restarts),
+            mp_context=get_context("fork"),  # the problem is inherited, not pickled
+            initializer=_inherit,
+            initargs=(problem,),
+        ) as pool:
+            attempts = list(pool.map(_attempt, seeds))
+    else:
+        attempts = [problem.attempt(seed) for seed in seeds]
     best = None
-    for seed in rng.integers(0, 2**32, size=restarts):
-        graph = PartitionGraph(adjacency, labels, fractions, np.random.default_rng(seed), strata)
-        place_components(graph)
-        graph.reinsert_removed(tolerances)
-        graph.rebalance(tolerances)
-        if graph.strata.n_blocks > 1:
-            refine(graph, tolerances)
-        enforce_tolerances(graph, tolerances)
-        graph.reinsert_removed(tolerances)
-        if graph.cross_edges():
-            raise AssertionError("partitioning left a cross-partition edge")  # cannot happen
-        kept = int((graph.partition != REMOVED).sum())
-        accepted = acceptable is None or acceptable(graph.partition)
+    for attempt in attempts:  # in seed order: the first of equally good attempts wins
         log.info(
             "partition attempt: %d of %d sequences kept%s",
-            kept,
+            attempt.kept,
             len(labels),
-            "" if accepted else " (shift gate exceeded)",
+            "" if attempt.accepted else " (shift gate exceeded)",
         )
-        if best is None or (accepted, kept) > best[0]:
-            best = ((accepted, kept), graph)
+        if best is None or (attempt.accepted, attempt.kept) > (best.accepted, best.kept):
+            best = attempt
     assert best is not None
-    return best[1].partition, best[1].reasons
+    return best.partition, best.reasons
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    partition: np.ndarray
+    reasons: dict[int, tuple[str, str]]
+    kept: int
+    accepted: bool
+
+
+@dataclass(frozen=True)
+class _Problem:
+    """What every attempt shares; an attempt differs only by its seed."""
+
+    adjacency: csr_matrix
+    labels: np.ndarray
+    fractions: tuple[float, ...]
+    tolerances: np.ndarray
+    strata: Strata | None
+    acceptable: Callable[[np.ndarray], bool] | None
+
+    def attempt(self, seed: int) -> _Attempt:
+        graph = PartitionGraph(
+            self.adjacency, self.labels, self.fractions, np.random.default_rng(seed), self.strata
+        )
+        place_components(graph)
+        graph.reinsert_removed(self.tolerances)
+        graph.rebalance(self.tolerances)
+        if graph.strata.n_blocks > 1:
+            refine(graph, self.tolerances)
+        enforce_tolerances(graph, self.tolerances)
+        graph.reinsert_removed(self.tolerances)
+        if graph.cross_edges():
+            raise AssertionError("partitioning left a cross-partition edge")  # cannot happen
+        return _Attempt(
+            graph.partition,
+            graph.reasons,
+            int((graph.partition != REMOVED).sum()),
+            self.acceptable is None or self.acceptable(graph.partition),
+        )
+
+
+_INHERITED: list[_Problem] = []  # a worker process's problem, set once when it starts
+
+
+def _inherit(problem: _Problem) -> None:
+    _INHERITED[:] = [problem]
+
+
+def _attempt(seed: int) -> _Attempt:
+    return _INHERITED[0].attempt(seed)
 
 
 def place_components(graph: PartitionGraph) -> None:

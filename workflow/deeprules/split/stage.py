@@ -216,6 +216,7 @@ def assign_partitions(
             strata,
             acceptable=_shift_judge(table, settings) if strata is not None else None,
             restarts=restarts,
+            workers=threads,
         )
     elif settings.method == "random":
         codes = partition_at_random(labels, settings.fractions, rng)

@@ -18,9 +18,9 @@ BLOSUM62 * K plus 1 on the diagonal (identity), gap open 11 K, extension 1 K (a
 gap of length L costs 11 + (L - 1), MMseqs2's convention; MMseqs2's reported
 alignment of the pair above scores 28 under it). parasail scores a short peptide
 pair about five times faster than Biopython's PairwiseAligner with the same
-answer (docs/benchmarks.md, split); tests/test_identity.py checks both against
-a dynamic programme written out cell by cell. Nucleotides: +2 / -3 (X -1), gaps 5 / 2 (blastn's; a gap
-of length L costs 5 + 2 (L - 1)), both strands,
+answer (docs/benchmarks.md, split); tests/test_identity.py checks it against
+a dynamic programme written out cell by cell. Nucleotides: +2 / -3 (X -1),
+gaps 5 / 2 (blastn's; a gap of length L costs 5 + 2 (L - 1)), both strands,
 on the letters the exhaustive MMseqs2 search stores them as (amino-acid letters, so
 IUPAC codes such as R, Y, N keep their identity). Letters MMseqs2 does not know
 are X, as MMseqs2 reads them.
@@ -88,7 +88,8 @@ def _combined_scores(
         a = UNKNOWN.sub("X", a)
         combined[k] = score(a, UNKNOWN.sub("X", b))
         if nucleotide:
-            combined[k] = max(combined[k], score(a, UNKNOWN.sub("X", b[::-1].translate(COMPLEMENT))))
+            reverse = UNKNOWN.sub("X", b[::-1].translate(COMPLEMENT))
+            combined[k] = max(combined[k], score(a, reverse))
     return combined
 
 

@@ -80,8 +80,13 @@ def _combined_scores(
         (NUCLEOTIDE_GAP_OPEN, NUCLEOTIDE_GAP_EXTEND) if nucleotide else (GAP_OPEN, GAP_EXTEND)
     )
 
+    longest = max((len(s) for s in first + second), default=0)
+    # 32-bit lanes unless the largest possible combined score (BLOSUM62 tops at 11) could
+    # overflow them: proteins of more than about 14,000 residues
+    align = parasail.sw_striped_32 if longest * (11 * scale + 1) < 2**31 else parasail.sw_striped_64
+
     def score(a: str, b: str) -> int:
-        return parasail.sw_striped_32(a, b, gap_open * scale, gap_extend * scale, matrix).score
+        return align(a, b, gap_open * scale, gap_extend * scale, matrix).score
 
     combined = np.zeros(len(first), dtype=np.int64)
     for k, (a, b) in enumerate(zip(first, second, strict=True)):

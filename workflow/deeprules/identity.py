@@ -29,13 +29,15 @@ are X, as MMseqs2 reads them.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 
 import numpy as np
 import pandas as pd
 import parasail
-from Bio.Align import substitution_matrices
+from Bio.Align import PairwiseAligner, substitution_matrices
+from Bio.Align.substitution_matrices import Array
 
 # MMseqs2's amino-acid alphabet (X = anything else; nucleotides are stored in it too)
 # and the scoring the split declares.
@@ -75,19 +77,7 @@ def _combined_scores(
     first: list[str], second: list[str], nucleotide: bool, scale: int
 ) -> np.ndarray:
     """score * scale + identities of the lexicographically best local alignment."""
-    matrix = _matrix(nucleotide, scale)
-    gap_open, gap_extend = (
-        (NUCLEOTIDE_GAP_OPEN, NUCLEOTIDE_GAP_EXTEND) if nucleotide else (GAP_OPEN, GAP_EXTEND)
-    )
-
-    longest = max((len(s) for s in first + second), default=0)
-    # 32-bit lanes unless the largest possible combined score (BLOSUM62 tops at 11) could
-    # overflow them: proteins of more than about 14,000 residues
-    align = parasail.sw_striped_32 if longest * (11 * scale + 1) < 2**31 else parasail.sw_striped_64
-
-    def score(a: str, b: str) -> int:
-        return align(a, b, gap_open * scale, gap_extend * scale, matrix).score
-
+    score = _scorer(nucleotide, scale, max((len(s) for s in first + second), default=0))
     combined = np.zeros(len(first), dtype=np.int64)
     for k, (a, b) in enumerate(zip(first, second, strict=True)):
         a = UNKNOWN.sub("X", a)
@@ -98,25 +88,48 @@ def _combined_scores(
     return combined
 
 
-def _upper(sequences: list[str], nucleotide: bool) -> list[str]:
-    """Upper case, and U as T for nucleotides (as deeprules.mmseqs reads them)."""
-    return [s.upper().replace("U", "T") if nucleotide else s.upper() for s in sequences]
-
-
-def _matrix(nucleotide: bool, scale: int) -> parasail.Matrix:
-    """The combined substitution score: substitution * scale + identity (parasail's
-    gap penalties are positive and a gap of length L costs open + extend (L - 1))."""
-    alphabet = AMINO_ACIDS
-    if nucleotide:  # deeprules.mmseqs' nucleotide matrix over amino-acid letters
-        base = [[-1 if "X" in (a, b) else 2 if a == b else -3 for b in alphabet] for a in alphabet]
-    else:
-        blosum = substitution_matrices.load("BLOSUM62")
-        base = [[int(blosum[a][b]) for b in alphabet] for a in alphabet]
-    matrix = parasail.matrix_create(alphabet, 0, 0)
+def _scorer(nucleotide: bool, scale: int, longest: int) -> Callable[[str, str], int]:
+    """The combined local score of two sequences: parasail's 32-bit striped
+    Smith-Waterman, unless the largest possible combined score (BLOSUM62 tops at 11)
+    could pass 2**31 (about 14,000 residues; parasail reports a 32-bit score whatever
+    its lanes), then Biopython's aligner (float64, exact for integers below 2**53)."""
+    base = _substitutions(nucleotide)
+    gap_open, gap_extend = (
+        (NUCLEOTIDE_GAP_OPEN, NUCLEOTIDE_GAP_EXTEND) if nucleotide else (GAP_OPEN, GAP_EXTEND)
+    )
+    if longest * (11 * scale + 1) >= 2**31:
+        aligner = PairwiseAligner(
+            mode="local",
+            substitution_matrix=Array(
+                AMINO_ACIDS, dims=2, data=np.array(base) * scale + np.eye(len(AMINO_ACIDS))
+            ),
+            open_gap_score=-gap_open * scale,
+            extend_gap_score=-gap_extend * scale,
+        )
+        return lambda a, b: round(aligner.score(a, b))
+    matrix = parasail.matrix_create(AMINO_ACIDS, 0, 0)
     for i, row in enumerate(base):
         for j, value in enumerate(row):
             matrix.set_value(i, j, value * scale + (i == j))
-    return matrix
+    return lambda a, b: (
+        parasail.sw_striped_32(a, b, gap_open * scale, gap_extend * scale, matrix).score
+    )
+
+
+def _substitutions(nucleotide: bool) -> list[list[int]]:
+    """Substitution scores over MMseqs2's letters: BLOSUM62, or for nucleotides
+    deeprules.mmseqs' +2 / -3 (X -1) matrix over amino-acid letters."""
+    if nucleotide:
+        return [
+            [-1 if "X" in (a, b) else 2 if a == b else -3 for b in AMINO_ACIDS] for a in AMINO_ACIDS
+        ]
+    blosum = substitution_matrices.load("BLOSUM62")
+    return [[int(blosum[a][b]) for b in AMINO_ACIDS] for a in AMINO_ACIDS]
+
+
+def _upper(sequences: list[str], nucleotide: bool) -> list[str]:
+    """Upper case, and U as T for nucleotides (as deeprules.mmseqs reads them)."""
+    return [s.upper().replace("U", "T") if nucleotide else s.upper() for s in sequences]
 
 
 def raise_to_co_optimal(

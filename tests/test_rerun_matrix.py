@@ -74,6 +74,7 @@ RUN_CONFIG: dict[str, set[str]] = {
     "baselines.descriptors.global": NOTHING,
     "baselines.descriptors.scales": NOTHING,
     "split.threshold.nucleotide": from_stages("split"),
+    "interpret.permutation_incremental_above": from_stages("interpret"),
     # large training sets: the baselines' affordable forms and k-mer hashing
     "baselines.kmer_max_columns": from_stages("baselines"),
     **{

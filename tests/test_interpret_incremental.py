@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from planted import planted_table
+from sklearn.pipeline import Pipeline
 
 from deeprules.baselines.families import FitContext
 from deeprules.baselines.fitting import fit_model
@@ -69,10 +70,7 @@ def test_importances_take_the_incremental_path_only_above_the_threshold():
     with the direct path; at the default the direct path runs unchanged."""
     params = {"n_neighbors": 7, "weights": "uniform", "metric": "manhattan"}
     features, model, tune = planted_pipeline("knn", params, EXACT)
-    pipeline = [("features", features), *model.steps]
-    from sklearn.pipeline import Pipeline
-
-    pipeline = Pipeline(pipeline)
+    pipeline = Pipeline([("features", features), *model.steps])
     settings = {
         "permutation_repeats": 3,
         "permutation_max_features": 10,
@@ -94,8 +92,6 @@ def test_importances_take_the_incremental_path_only_above_the_threshold():
 
 
 def test_models_that_are_not_distance_based_keep_the_direct_path():
-    features, model, _ = planted_pipeline(
-        "naive_bayes", {"variant": "complement", "alpha": 1.0}, EXACT
-    )
+    _, model, _ = planted_pipeline("naive_bayes", {"variant": "complement", "alpha": 1.0}, EXACT)
     assert reference_rows(model[-1]) is None
     assert incremental_view(model[-1], np.zeros((2, 84)), np.array([0])) is None

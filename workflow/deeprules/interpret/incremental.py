@@ -129,9 +129,9 @@ def _parts(estimator: Any) -> tuple[str, Any, Any] | None:
     margin = estimator.calibrated_classifiers_[0].estimator
     if isinstance(margin, SVC) and margin.kernel == "rbf":
         return "svc", margin.support_vectors_, margin
-    if isinstance(margin, Pipeline) and isinstance(margin[0], Nystroem):
-        if margin[0].kernel == "rbf" and len(margin.steps) == 2:
-            return "nystroem", margin[0].components_, margin
+    mapped = isinstance(margin, Pipeline) and isinstance(margin[0], Nystroem)
+    if mapped and margin[0].kernel == "rbf" and len(margin.steps) == 2:
+        return "nystroem", margin[0].components_, margin
     return None
 
 

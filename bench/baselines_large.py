@@ -57,13 +57,14 @@ def family_child(name: str, context: dict[str, Any], queue: multiprocessing.Queu
     started = time.perf_counter()
     params, _ = tune_family(name, data, classes, settings)
     queue.put(("search_s", time.perf_counter() - started))
+    queue.put(("search_cpu_s", time.process_time()))
     started = time.perf_counter()
     model = final_model(name, params, features, data, classes, settings.fitting)
     queue.put(("refit_s", time.perf_counter() - started))
     queue.put(("tune_auroc", model.tune["auroc"]))
     queue.put(("approximation", model.approximation))
     if context["interpret"]:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         table = feature_importance(
             model.pipeline,
             tune["sequence"].tolist(),
@@ -72,6 +73,7 @@ def family_child(name: str, context: dict[str, Any], queue: multiprocessing.Queu
             settings.seed,
         )
         queue.put(("interpret_s", time.perf_counter() - started))
+        queue.put(("interpret_cpu_s", time.process_time() - cpu))
         queue.put(("interpret_method", table["method"].iloc[0]))
     queue.put(("peak_rss_mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
 

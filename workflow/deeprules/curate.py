@@ -385,7 +385,8 @@ def _what_was_dropped(ledger: Ledger) -> str:
     reasons = ", ".join(f"{n} {reason}" for reason, n in dropped["reason"].value_counts().items())
     first = dropped.iloc[0]
     return (
-        f"; {len(dropped)} record(s) dropped ({reasons}; first: '{first['id']}', {first['detail']})"
+        f"; {len(dropped)} record(s) dropped ({reasons}; first: '{first['id']}', "
+        f"{first['detail']})"
     )
 
 

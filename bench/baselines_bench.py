@@ -7,6 +7,11 @@ results/amp/curate/sequences.tsv (each sequence its own component, classes decid
 as the split would), and says which.
 
     .venv/bin/python bench/baselines_bench.py [--trials 30] [--threads 2]
+
+With --planted N [N ...] it measures large planted DNA sets instead (issue 20): per
+family the tuned search, the final refit and interpret's permutation importance,
+each in its own process with a time limit, in the affordable forms (defaults) and,
+with --exact, with the size threshold out of reach (see bench/baselines_large.py).
 """
 
 from __future__ import annotations
@@ -59,7 +64,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=None, help="default: budget.trials")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--planted", type=int, nargs="+", help="planted DNA set sizes")
+    parser.add_argument("--exact", action="store_true", help="--planted: threshold out of reach")
+    parser.add_argument("--families", nargs="+", help="--planted: these families only")
+    parser.add_argument("--limit", type=float, default=300, help="--planted: seconds per family")
+    parser.add_argument("--no-interpret", action="store_true", help="--planted: skip interpret")
     args = parser.parse_args()
+    if args.planted:
+        from baselines_large import benchmark_planted
+
+        benchmark_planted(args)
+        return
     config = yaml.safe_load((REPO / "config/config.yaml").read_text())
     if args.trials:
         config["budget"]["trials"] = args.trials

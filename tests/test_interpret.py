@@ -46,6 +46,7 @@ SETTINGS = {
     "permutation_repeats": 3,
     "permutation_max_features": 40,
     "permutation_max_sequences": 500,
+    "permutation_incremental_above": 10**9,
     "attribution_samples": 60,
     "ig_steps": 32,
     "filter_sequences": 600,
@@ -194,6 +195,9 @@ def test_baseline_importance_finds_motif_kmers(interpreted):
     forest = table[table["model"] == "random_forest"].head(2)
     assert forest["method"].str.startswith("permutation").all()
     assert set(forest["feature"]) <= motif_kmers(4)
+    bounds = summary["permutation_importance"]
+    assert bounds["sequences_used"] == min(bounds["tune_sequences"], 500)
+    assert list(bounds["models"]) == ["random_forest"]  # the linear model has coefficients
 
 
 def test_keras_fingerprint_ignores_the_save_date(interpreted, tmp_path):

@@ -407,8 +407,36 @@ def test_tip2_names_the_best_tuned_family_never_a_control():
     tip = tip2({"baselines": base, "cnn": cnn, "evaluate": ev}, {})
     assert tip["verdict"] == "equal_budgets" and tip["numbers"]["best_tuned_family"] == "knn"
     assert "control" not in tip["answer"] and "knn (AUROC 0.810 on tune)" in tip["evidence"]
+    assert tip["numbers"]["approximations"] == [] and "affordable" not in tip["evidence"]
     cnn["tuning"]["trials_budget"] = 8
     assert tip2({"baselines": base, "cnn": cnn}, {})["verdict"] == "unequal_budgets"
+
+
+def test_tip2_names_every_approximation_the_baselines_used():
+    """A large training set's affordable forms and a hashed k-mer size are named in Tip 2's
+    evidence and numbers, as baselines/summary.json records them."""
+    from deeprules.report.scorecard import tip2
+
+    base = {
+        "models": {"knn": {"kind": "tuned", "tune": {"auroc": 0.7}}},
+        "trials_per_family": 4,
+        "best_tuned": {"model": "knn"},
+        "primary_metric": "auroc",
+        "features": {
+            "hashed_kmers": [{"k": 9, "columns": 65536, "colliding_share": 0.9826}],
+        },
+        "approximations": {
+            "used": {"knn": "reference subsample 5,000 of 14,000 (class-stratified, seed 1)"}
+        },
+    }
+    ev = {"best_baseline": {"model": "knn", "metric": "auroc", "tune_scores": {"knn": 0.7}}}
+    tip = tip2(
+        {"baselines": base, "cnn": {"tuning": {"trials": 4, "trials_budget": 4}}, "evaluate": ev},
+        {},
+    )
+    assert "knn reference subsample 5,000 of 14,000 (class-stratified" in tip["evidence"]
+    assert "9-mers hashed into 65,536 columns (98.3% of the training 9-mers" in tip["evidence"]
+    assert len(tip["numbers"]["approximations"]) == 2
 
 
 def test_tip7_reports_the_shuffled_control_over_its_repeats_and_flags_a_leak():

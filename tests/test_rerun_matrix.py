@@ -74,6 +74,13 @@ RUN_CONFIG: dict[str, set[str]] = {
     "baselines.descriptors.global": NOTHING,
     "baselines.descriptors.scales": NOTHING,
     "split.threshold.nucleotide": from_stages("split"),
+    "interpret.permutation_incremental_above": from_stages("interpret"),
+    # large training sets: the baselines' affordable forms and k-mer hashing
+    "baselines.kmer_max_columns": from_stages("baselines"),
+    **{
+        f"baselines.large_data.{key}": from_stages("baselines")
+        for key in ("above_sequences", "kernel_components", "knn_reference_sequences")
+    },
 }
 PREFIX_STAGE = {"cnn.": "cnn", "evaluate.": "evaluate", "interpret.": "interpret"}
 PREFIX_STAGE |= {"explore.": "explore", "split.": "split", "baselines.": "baselines"}

@@ -16,12 +16,22 @@ from typing import Any
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.kernel_approximation import Nystroem
 from sklearn.linear_model import LogisticRegression
 from sklearn.naive_bayes import ComplementNB, GaussianNB, MultinomialNB
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, MaxAbsScaler, MinMaxScaler, StandardScaler
 from sklearn.svm import SVC, LinearSVC
+
+from deeprules.baselines.scaling import (
+    EXACT,
+    NO_APPROXIMATION,
+    Affordable,
+    SubsampledNeighbours,
+    describe_kernel_map,
+    describe_reference,
+)
 
 
 @dataclass(frozen=True)
@@ -31,6 +41,7 @@ class FitContext:
     seed: int
     class_weight: str | None  # None: every sequence weighs the same
     threads: int
+    forms: Affordable = EXACT  # the affordable forms in force for this training set
 
 
 # A parameter that only means something when another one has one of some values:
@@ -51,6 +62,14 @@ class Family:
     weighted_by_sample: bool = False  # class weights go to fit() as sample weights
     serial_predict: bool = False  # threaded predictions differ in the last bit
     conditions: Conditions = field(default_factory=dict)
+    # what the family's affordable form on a large training set is, in words
+    approximation: Callable[[Affordable, int], str] | None = None
+
+    def approximation_used(self, context: FitContext) -> str:
+        """'none', or the affordable form this context fits (summary.tsv, the report)."""
+        if self.approximation is None:
+            return NO_APPROXIMATION
+        return self.approximation(context.forms, context.seed)
 
     @property
     def search_space_key(self) -> str:
@@ -109,14 +128,18 @@ def random_forest(params: dict[str, Any], context: FitContext) -> RandomForestCl
     )
 
 
-def knn(params: dict[str, Any], context: FitContext) -> KNeighborsClassifier:
-    """Not weighted by class: kNN has no class weights."""
-    return KNeighborsClassifier(
-        n_neighbors=params["n_neighbors"],
-        weights=params["weights"],
-        metric=params["metric"],
-        n_jobs=context.threads,
-    )
+def knn(params: dict[str, Any], context: FitContext) -> BaseEstimator:
+    """Not weighted by class: kNN has no class weights. On a large training set the
+    neighbours come from a stated subsample of it (deeprules.baselines.scaling)."""
+    neighbours = {
+        "n_neighbors": params["n_neighbors"],
+        "weights": params["weights"],
+        "metric": params["metric"],
+        "n_jobs": context.threads,
+    }
+    if context.forms.knn_reference is None:
+        return KNeighborsClassifier(**neighbours)
+    return SubsampledNeighbours(context.forms.knn_reference, context.seed, **neighbours)
 
 
 def naive_bayes(params: dict[str, Any], context: FitContext) -> BaseEstimator:
@@ -137,14 +160,22 @@ def linear_svm(params: dict[str, Any], context: FitContext) -> LinearSVC:
     )
 
 
-def rbf_svm(params: dict[str, Any], context: FitContext) -> SVC:
-    return SVC(
-        C=params["C"],
-        gamma=params["gamma"],
-        class_weight=context.class_weight,
-        cache_size=500,
-        random_state=context.seed,
+def rbf_svm(params: dict[str, Any], context: FitContext) -> BaseEstimator:
+    """SVC on the exact kernel; on a large training set, a linear SVM on a seeded Nystroem
+    map of the same RBF kernel (same C and gamma), whose cost grows linearly in N."""
+    components = context.forms.kernel_components
+    if components is None:
+        return SVC(
+            C=params["C"],
+            gamma=params["gamma"],
+            class_weight=context.class_weight,
+            cache_size=500,
+            random_state=context.seed,
+        )
+    kernel_map = Nystroem(
+        kernel="rbf", gamma=params["gamma"], n_components=components, random_state=context.seed
     )
+    return Pipeline([("kernel_map", kernel_map), ("svm", linear_svm(params, context))])
 
 
 def hist_gradient_boosting(
@@ -184,6 +215,7 @@ REGISTRY: dict[str, Family] = {
             "k nearest neighbours on standardised features",
             knn,
             scaler=_standardise,
+            approximation=describe_reference,
         ),
         Family(
             "naive_bayes",
@@ -210,6 +242,7 @@ REGISTRY: dict[str, Family] = {
             rbf_svm,
             scaler=_standardise,
             margins=True,
+            approximation=describe_kernel_map,
         ),
         Family(
             "hist_gradient_boosting",

@@ -15,6 +15,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.class_weight import compute_sample_weight
 
 from deeprules.baselines.families import FitContext, build_pipeline, family
+from deeprules.baselines.scaling import NO_APPROXIMATION
 from deeprules.baselines.scoring import score_model
 from deeprules.contracts import ROLE_BASELINE, ROLE_CONTROL, Classes
 from deeprules.features import SequenceFeatures
@@ -54,6 +55,7 @@ class Fitted:
     train: dict[str, float] = field(default_factory=dict)
     tune: dict[str, float] = field(default_factory=dict)
     note: str = ""
+    approximation: str = NO_APPROXIMATION  # the affordable form of a large training set
     repeat_aurocs: list[float] = field(default_factory=list)  # shuffled control only
 
     @property
@@ -133,4 +135,5 @@ def final_model(
         fit_seconds=seconds,
         train=score_model(model, data.train_x, data.train_y, classes),
         tune=score_model(model, data.tune_x, data.tune_y, classes),
+        approximation=family(name).approximation_used(context),
     )

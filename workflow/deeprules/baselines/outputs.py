@@ -21,6 +21,7 @@ from matplotlib.patches import Patch
 
 from deeprules.baselines.controls import CONTROLS
 from deeprules.baselines.fitting import Fitted
+from deeprules.baselines.scaling import NO_APPROXIMATION
 from deeprules.baselines.scoring import METRICS, class_scores
 from deeprules.baselines.settings import BaselineSettings
 from deeprules.contracts import Classes, prediction_frame, write_predictions
@@ -138,6 +139,7 @@ def summary_table(fitted: list[Fitted], primary: str) -> pd.DataFrame:
             **{m: round(f.tune[m], 6) for m in METRICS},
             f"train_{primary}": round(f.train[primary], 6),
             "fit_seconds": round(f.fit_seconds, 3),
+            "approximation": f.approximation,
             "note": f.note,
         }
         for f in fitted
@@ -169,7 +171,11 @@ def summary_json(
             "columns": len(features.get_feature_names_out()),
             "kmer_sizes": list(features.kmer_sizes),
             "descriptors": bool(features.descriptors),
+            "table": "dense" if features.dense_ else "sparse (CSR)",
+            "kmer_max_columns": features.max_kmer_columns,
+            "hashed_kmers": features.kmers_.hashing_,
         },
+        "approximations": approximations(results.fitted, settings, sizes["train"]),
         "trials_per_family": settings.trials,
         "sampler": settings.sampler,
         "seed": settings.seed,
@@ -190,6 +196,19 @@ def summary_json(
         "shuffled_control_aurocs": fitted["control_shuffled"].repeat_aurocs,
         "warnings": results.warnings,
         "model_input": "list of sequence strings; predict_proba columns follow model.classes_",
+    }
+
+
+def approximations(
+    fitted: list[Fitted], settings: BaselineSettings, train_sequences: int
+) -> dict[str, Any]:
+    """The size threshold, this training set's size and every model's form ('none' when
+    exact): what the report names wherever an approximation was used."""
+    return {
+        "above_sequences": settings.large_data.above_sequences,
+        "train_sequences": train_sequences,
+        "models": {f.name: f.approximation for f in fitted},
+        "used": {f.name: f.approximation for f in fitted if f.approximation != NO_APPROXIMATION},
     }
 
 

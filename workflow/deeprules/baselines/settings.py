@@ -9,12 +9,14 @@ half-finished tuning run.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from modlamp.core import load_scale
 
 from deeprules.baselines.families import FitContext, build_pipeline, family
+from deeprules.baselines.scaling import Affordable, LargeData, affordable_forms
+from deeprules.contracts import ALPHABETS
 from deeprules.features import SequenceFeatures
 from deeprules.io import InputError
 
@@ -33,6 +35,7 @@ class BaselineSettings:
     fitting: FitContext
     shuffled_auroc_tolerance: float
     shuffled_repeats: int
+    large_data: LargeData  # above its size, the quadratic families take affordable forms
 
     @property
     def seed(self) -> int:
@@ -48,7 +51,7 @@ def baseline_settings(settings: dict[str, Any], threads: int) -> BaselineSetting
         sequence_type=settings["dataset"]["sequence_type"],
         families=tuple(section["families"]),
         search_spaces=section["search_spaces"],
-        features={key: section[key] for key in ("kmer_sizes", "descriptors")},
+        features={key: section[key] for key in ("kmer_sizes", "descriptors", "kmer_max_columns")},
         trials=settings["trials"],
         sampler=section["sampler"],
         primary_metric="auroc" if primary == "auto" else primary,
@@ -59,7 +62,16 @@ def baseline_settings(settings: dict[str, Any], threads: int) -> BaselineSetting
         ),
         shuffled_auroc_tolerance=section["shuffled_auroc_tolerance"],
         shuffled_repeats=section["shuffled_repeats"],
+        large_data=LargeData(**section["large_data"]),
     )
+
+
+def for_training_set(settings: BaselineSettings, train_sequences: int) -> BaselineSettings:
+    """The settings with the families' forms decided for this training set's size: once
+    per stage, so the trials, the refits, the controls and the random-split check all fit
+    the same form."""
+    forms = affordable_forms(settings.large_data, train_sequences)
+    return replace(settings, fitting=replace(settings.fitting, forms=forms))
 
 
 def feature_maker(settings: BaselineSettings) -> SequenceFeatures:
@@ -70,6 +82,9 @@ def feature_maker(settings: BaselineSettings) -> SequenceFeatures:
         descriptors=settings.sequence_type == "protein" and descriptors["enabled"],
         global_descriptors=descriptors["global"],
         scales=tuple(descriptors["scales"]),
+        max_kmer_columns=settings.features["kmer_max_columns"],
+        sparse_above_sequences=settings.large_data.above_sequences,
+        alphabet_size=len(ALPHABETS[settings.sequence_type]),
     )
 
 
@@ -119,8 +134,10 @@ def candidates(spec: dict[str, Any]) -> list[Any]:
     return [spec["low"], spec["high"]]
 
 
-# Probing builds estimators only: these values never reach a fit.
+# Probing builds estimators only: these values never reach a fit. Both forms of every
+# family are probed, the exact one and the one a large training set gets.
 PROBE_CONTEXT = FitContext(seed=0, class_weight=None, threads=1)
+PROBE_LARGE = replace(PROBE_CONTEXT, forms=Affordable(100, kernel_components=10, knn_reference=10))
 
 
 def _probe(name: str, parameter: str, value: Any, space: dict[str, Any], key: str) -> None:
@@ -134,9 +151,15 @@ def _probe(name: str, parameter: str, value: Any, space: dict[str, Any], key: st
         params[parent] = allowed[0]
     params[parameter] = value
     try:
-        model = build_pipeline(name, params, PROBE_CONTEXT)
-        for _, step in model.steps:
-            # sklearn's constraint check that fit() runs first, without the fitting cost
-            getattr(step, "_validate_params", lambda: None)()
+        for context in (PROBE_CONTEXT, PROBE_LARGE):
+            _validate(build_pipeline(name, params, context))
     except (ValueError, TypeError) as error:
         raise InputError(f"config key '{key}': value {value!r} is not accepted: {error}") from None
+
+
+def _validate(model: Any) -> None:
+    """sklearn's constraint check that fit() runs first, without the fitting cost, on every
+    step (and the steps of a nested pipeline, such as the kernel-mapped SVM)."""
+    for _, step in getattr(model, "steps", []):
+        getattr(step, "_validate_params", lambda: None)()
+        _validate(step)

@@ -16,14 +16,17 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from deeprules.baselines.controls import controls, shuffled_warning
+from deeprules.baselines.families import family
 from deeprules.baselines.fitting import Fitted, encode, final_model
 from deeprules.baselines.inflation import random_split_check
 from deeprules.baselines.outputs import Results, write_outputs
+from deeprules.baselines.scaling import NO_APPROXIMATION
 from deeprules.baselines.settings import (
     BaselineSettings,
     baseline_settings,
     check_settings,
     feature_maker,
+    for_training_set,
 )
 from deeprules.baselines.tuning import tune_family
 from deeprules.contracts import Classes, read_classes, read_partition
@@ -53,6 +56,7 @@ def _run(job: Job) -> None:
     tune = read_partition(job.inputs["tune"], "tune")
     classes = read_classes(job.inputs["split_report"])
     check_labels(train, tune, classes, job.inputs["split_report"])
+    settings = for_training_set(settings, len(train))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     log.info(
         "%d train and %d tune sequences, classes %s, primary metric %s, %d trials per family",
@@ -97,6 +101,10 @@ def fit_everything(
     features = feature_maker(settings)
     data = encode(features, train, tune)
     log.info("features: %d columns (%s)", data.train_x.shape[1], describe_features(features))
+    for name in settings.families:
+        form = family(name).approximation_used(settings.fitting)
+        if form != NO_APPROXIMATION:
+            log.info("%s on %d training sequences: %s", name, len(train), form)
     fitted: list[Fitted] = []
     trial_rows = []
     for name in settings.families:
@@ -115,4 +123,10 @@ def describe_features(features: SequenceFeatures) -> str:
     parts = [f"k-mer sizes {list(features.kmer_sizes)}"]
     if features.descriptors:
         parts.append("modlAMP descriptors")
+    for hashed in features.kmers_.hashing_:
+        parts.append(
+            f"{hashed['k']}-mers hashed into {hashed['columns']:,} columns "
+            f"({hashed['colliding_share']:.1%} of training {hashed['k']}-mers share one)"
+        )
+    parts.append("dense" if features.dense_ else "sparse (CSR)")
     return ", ".join(parts)

@@ -19,6 +19,7 @@ from sklearn.inspection import permutation_importance
 from sklearn.model_selection import train_test_split
 
 from deeprules.contracts import ROLE_CONTROL, ROLES
+from deeprules.interpret.incremental import incremental_view, reference_rows
 from deeprules.io import InputError, read_tsv
 
 log = logging.getLogger("deeprules.interpret")
@@ -112,7 +113,6 @@ def feature_importance(
     """
     featurizer, estimator = pipeline[:-1], pipeline[-1]
     features = featurizer.transform(np.asarray(sequences, dtype=object))
-    features = features.toarray() if hasattr(features, "toarray") else np.asarray(features)
     names = feature_names(featurizer, features.shape[1])
     classes = [str(c) for c in estimator.classes_]
     if hasattr(estimator, "coef_"):
@@ -162,11 +162,13 @@ def _permutation_importance(
     shuffled; sklearn's roc_auc scorer, as permutation_importance takes a scorer."""
     rows = _permutation_rows(labels, settings["permutation_max_sequences"], seed)
     features, labels = features[rows], labels[rows]
+    features = features.toarray() if hasattr(features, "toarray") else np.asarray(features)
     spread = features.std(axis=0)
     columns = np.argsort(-spread, kind="stable")[: settings["permutation_max_features"]]
     columns = columns[spread[columns] > 0]
+    view, method = _view(estimator, features, columns, settings)
     result = permutation_importance(
-        _VaryOnly(estimator, features, columns),
+        view,
         features[:, columns],
         labels,
         scoring="roc_auc" if len(classes) == 2 else "roc_auc_ovr",
@@ -178,10 +180,33 @@ def _permutation_importance(
             "feature": np.asarray(names)[columns],
             "importance": result.importances_mean,
             "importance_std": result.importances_std,
-            "method": f"permutation (AUROC drop, {len(rows)} tune sequences)",
+            "method": f"permutation (AUROC drop, {len(rows)} tune sequences{method})",
             "favours": "",
         }
     )
+
+
+def _view(
+    estimator: Any, features: np.ndarray, columns: np.ndarray, settings: dict[str, Any]
+) -> tuple[BaseEstimator, str]:
+    """The model as permutation importance sees it, and what the method string adds: the
+    direct view, or, for a distance-based model whose direct prediction would cost more
+    than `permutation_incremental_above` distance terms, distances updated per shuffle."""
+    references = reference_rows(estimator)
+    terms = (references or 0) * features.shape[0] * features.shape[1]
+    if references is not None and terms > settings["permutation_incremental_above"]:
+        view = incremental_view(estimator, features, columns)
+        if view is not None:
+            log.info(
+                "%s: %d tune x %d reference rows x %d columns per prediction; distances "
+                "updated per shuffled column",
+                type(estimator).__name__,
+                features.shape[0],
+                references,
+                features.shape[1],
+            )
+            return view, f" against {references:,} reference rows, distances updated per shuffle"
+    return _VaryOnly(estimator, features, columns), ""
 
 
 def importance_figure(tables: dict[str, pd.DataFrame], top: int) -> plt.Figure:

@@ -37,6 +37,7 @@ def run(job: Job) -> None:
             for model, table in tables.items()
         },
         "controls_not_explained": controls,
+        "permutation_importance": permutation_samples(tables, len(tune), settings),
     }
     cnn = load_cnn(job.inputs["cnn_model"], job.inputs["cnn_summary"], job.dataset["sequence_type"])
     summary["cnn"] = {
@@ -46,3 +47,22 @@ def run(job: Job) -> None:
         **explain_filters(cnn, tune, settings, seed, outputs["filters"], outputs["filter_logos"]),
     }
     write_json(outputs["summary"], summary)
+
+
+def permutation_samples(
+    tables: dict[str, Any], tune_sequences: int, settings: dict[str, Any]
+) -> dict[str, Any]:
+    """What bounded each permutation importance: the tune sequences it predicted on (of
+    how many), the features and shuffles, and per model how it was computed."""
+    return {
+        "tune_sequences": tune_sequences,
+        "sequences_used": min(tune_sequences, settings["permutation_max_sequences"]),
+        "max_features": settings["permutation_max_features"],
+        "repeats": settings["permutation_repeats"],
+        "incremental_above": settings["permutation_incremental_above"],
+        "models": {
+            model: table["method"].iloc[0]
+            for model, table in tables.items()
+            if len(table) and table["method"].iloc[0].startswith("permutation")
+        },
+    }

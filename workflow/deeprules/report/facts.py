@@ -50,3 +50,17 @@ def metrics_table(ev: dict[str, Any]) -> str:
         cells = " | ".join(metric(model, n) for n in present)
         lines.append(f"| {name} | {model['role']} | {cells} |")
     return "\n".join(lines)
+
+
+def baseline_approximations(base: dict[str, Any]) -> list[str]:
+    """Every approximation the baselines stage used, in words: a model's affordable form
+    on a large training set, a k-mer size hashed into fewer columns. Empty when every
+    model was fitted exactly (a summary written before approximations existed is exact)."""
+    used = base.get("approximations", {}).get("used", {})
+    parts = [f"{model} {form}" for model, form in used.items()]
+    for hashed in base.get("features", {}).get("hashed_kmers", []):
+        parts.append(
+            f"{hashed['k']}-mers hashed into {hashed['columns']:,} columns "
+            f"({hashed['colliding_share']:.1%} of the training {hashed['k']}-mers share one)"
+        )
+    return parts

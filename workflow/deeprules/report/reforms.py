@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from deeprules.report.facts import METRIC_COLUMNS, metric_name
+from deeprules.report.facts import METRIC_COLUMNS, baseline_approximations, metric_name
 
 CHECKLIST = Path(__file__).resolve().parents[2] / "report" / "reforms.yaml"
 NOT_ANSWERED = "not answered by the workflow"
@@ -93,9 +93,12 @@ def _models(e: Evidence) -> str:
 def _tuning(e: Evidence) -> str:
     base, cnn = e.stage("baselines"), e.stage("cnn")
     tuning = cnn["tuning"]
+    approximations = baseline_approximations(base)
+    affordable = f" (affordable forms: {'; '.join(approximations)})" if approximations else ""
     return (
         f"baselines: Optuna ({base['sampler']} sampler), {base['trials_per_family']} trials per "
-        f"family on the tune partition; CNN: Keras Tuner {tuning['tuner']}, {tuning['trials']} "
+        f"family on the tune partition{affordable}; CNN: Keras Tuner {tuning['tuner']}, "
+        f"{tuning['trials']} "
         f"trials (budget {tuning['trials_budget']}), up to {tuning['max_epochs']} epochs, early "
         f"stopping after {tuning['patience']} epochs without gain on tune"
     )

@@ -13,7 +13,7 @@ from typing import Any
 
 from deeprules.evaluate.comparisons import WHY_BEST_BASELINE, WHY_CONTROL
 from deeprules.report import verdicts as v
-from deeprules.report.facts import median_lengths, metric_name
+from deeprules.report.facts import baseline_approximations, median_lengths, metric_name
 from deeprules.report.split_shift import shift_evidence, shift_gate_failed
 
 DONE, WARNING, NOT_DONE = "done", "warning", "not_done"
@@ -112,12 +112,15 @@ def tip2(stages: Stages, dataset: dict[str, Any]) -> dict[str, Any]:
         f"{families} baseline families x {base['trials_per_family']} trials, "
         f"CNN {cnn['tuning']['trials']} trials (budget {cnn['tuning']['trials_budget']})"
     )
+    approximations = baseline_approximations(base)
+    affordable = f"; affordable forms on a large set: {'; '.join(approximations)}"
     return _tip(
         2,
         DONE if equal else WARNING,
         "traditional families tuned with the CNN's budget, plus controls",
         f"{budgets}; best tuned baseline {best['model']} "
-        f"({metric_name(best['metric'])} {best['tune']:.3f} on tune)",
+        f"({metric_name(best['metric'])} {best['tune']:.3f} on tune)"
+        + (affordable if approximations else ""),
         EQUAL_BUDGETS if equal else UNEQUAL_BUDGETS,
         f"Best tuned family: {best['model']}; budgets were "
         + ("equal." if equal else "not equal: the comparison may favour the larger budget."),
@@ -129,6 +132,7 @@ def tip2(stages: Stages, dataset: dict[str, Any]) -> dict[str, Any]:
             "trials_per_family": base["trials_per_family"],
             "cnn_trials_budget": cnn["tuning"]["trials_budget"],
             "cnn_trials": cnn["tuning"]["trials"],
+            "approximations": approximations,
         },
     )
 

@@ -1,0 +1,97 @@
+"""Permutation importance of distance-based baselines from updated distances: the same
+predictions as the direct path, used only above its cost threshold (issue 20)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from planted import planted_table
+from sklearn.pipeline import Pipeline
+
+from deeprules.baselines.families import FitContext
+from deeprules.baselines.fitting import fit_model
+from deeprules.baselines.scaling import Affordable
+from deeprules.features import SequenceFeatures
+from deeprules.interpret.baselines import feature_importance
+from deeprules.interpret.incremental import incremental_view, reference_rows
+
+EXACT = FitContext(5, "balanced", 1)
+LARGE = FitContext(5, "balanced", 1, Affordable(300, kernel_components=40, knn_reference=120))
+MODELS = [
+    ("knn", {"n_neighbors": 7, "weights": "uniform", "metric": "euclidean"}, EXACT),
+    ("knn", {"n_neighbors": 7, "weights": "distance", "metric": "manhattan"}, EXACT),
+    ("knn", {"n_neighbors": 5, "weights": "uniform", "metric": "manhattan"}, LARGE),
+    ("rbf_svm", {"C": 1.0, "gamma": 0.01}, EXACT),
+    ("rbf_svm", {"C": 1.0, "gamma": 0.01}, LARGE),
+]
+
+
+def planted_pipeline(name: str, params: dict, context: FitContext):
+    """A saved-model-like pipeline (features, scaler, calibrated model) on planted DNA."""
+    table = planted_table(300, 8, {"background": None, "bound": "TATAAT"}, length=80)
+    features = SequenceFeatures((1, 2, 3)).fit(table["sequence"])
+    model = fit_model(
+        name,
+        params,
+        features.transform(table["sequence"]),
+        table["label"].to_numpy(),
+        context,
+        True,
+    )
+    tune = planted_table(120, 9, {"background": None, "bound": "TATAAT"}, length=80)
+    return features, model, tune
+
+
+@pytest.mark.parametrize(("name", "params", "context"), MODELS)
+def test_updated_distances_predict_what_the_model_predicts(name, params, context):
+    """With one candidate column shuffled (as permutation importance does), the view's
+    probabilities equal the model's own on the shuffled table, up to rounding."""
+    features, model, tune = planted_pipeline(name, params, context)
+    table = model[:-1].transform(features.transform(tune["sequence"]))
+    table = table.toarray() if hasattr(table, "toarray") else table
+    estimator = model[-1]
+    assert reference_rows(estimator) is not None
+    columns = np.array([3, 10, 40])
+    view = incremental_view(estimator, table, columns)
+    rng = np.random.default_rng(0)
+    for column in range(len(columns)):
+        subset = table[:, columns].copy()
+        subset[:, column] = rng.permutation(subset[:, column])
+        shuffled = table.copy()
+        shuffled[:, columns] = subset
+        np.testing.assert_allclose(
+            view.predict_proba(subset), estimator.predict_proba(shuffled), atol=1e-9
+        )
+        np.testing.assert_array_equal(view.predict(subset), estimator.predict(shuffled))
+
+
+def test_importances_take_the_incremental_path_only_above_the_threshold():
+    """Above permutation_incremental_above the method says so and the importances agree
+    with the direct path; at the default the direct path runs unchanged."""
+    params = {"n_neighbors": 7, "weights": "uniform", "metric": "manhattan"}
+    features, model, tune = planted_pipeline("knn", params, EXACT)
+    pipeline = Pipeline([("features", features), *model.steps])
+    settings = {
+        "permutation_repeats": 3,
+        "permutation_max_features": 10,
+        "permutation_max_sequences": 100,
+        "permutation_incremental_above": 10**9,
+    }
+    sequences, labels = tune["sequence"].tolist(), tune["label"].to_numpy()
+    direct = feature_importance(pipeline, sequences, labels, settings, 1)
+    assert set(direct["method"]) == {"permutation (AUROC drop, 100 tune sequences)"}
+    settings["permutation_incremental_above"] = 0
+    updated = feature_importance(pipeline, sequences, labels, settings, 1)
+    assert set(updated["method"]) == {
+        "permutation (AUROC drop, 100 tune sequences against 300 reference rows, "
+        "distances updated per shuffle)"
+    }
+    merged = direct.merge(updated, on="feature", suffixes=("_direct", "_updated"))
+    assert len(merged) == 10
+    np.testing.assert_allclose(merged["importance_direct"], merged["importance_updated"], atol=1e-9)
+
+
+def test_models_that_are_not_distance_based_keep_the_direct_path():
+    _, model, _ = planted_pipeline("naive_bayes", {"variant": "complement", "alpha": 1.0}, EXACT)
+    assert reference_rows(model[-1]) is None
+    assert incremental_view(model[-1], np.zeros((2, 84)), np.array([0])) is None

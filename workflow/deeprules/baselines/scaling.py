@@ -1,0 +1,152 @@
+"""Keeping every family affordable on large training sets, and saying how (issue 20).
+
+Two families cost more than ~N log N per trial in the number N of training
+sequences: an RBF-kernel SVM (SVC solves over the N x N kernel matrix, N^2 to
+N^3 per fit) and k nearest neighbours (every prediction measures the distance to
+all N training sequences; scoring train is N^2). Above
+`baselines.large_data.above_sequences` training sequences they take a stated,
+seeded, affordable form:
+
+- rbf_svm: a Nystroem map onto `kernel_components` RBF features, then a linear
+  SVM (cost N x components x columns per fit);
+- knn: the neighbours are looked up among `knn_reference_sequences` training
+  sequences, a class-stratified seeded subsample.
+
+Below the threshold (and for every other family) the estimator is exactly the
+one it was; the budget of trials is the same either way (Tip 2), and so is the
+form on a laptop and on a cluster: it depends on the data, not on the machine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from numbers import Integral
+from typing import Any, ClassVar
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.model_selection import train_test_split
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.utils._param_validation import Interval
+
+NO_APPROXIMATION = "none"
+
+
+@dataclass(frozen=True)
+class LargeData:
+    """The config's size threshold and the sizes of the affordable forms."""
+
+    above_sequences: int
+    kernel_components: int
+    knn_reference_sequences: int
+
+
+@dataclass(frozen=True)
+class Affordable:
+    """The forms in force for one training set: None means the exact family."""
+
+    train_sequences: int = 0
+    kernel_components: int | None = None  # Nystroem components for rbf_svm
+    knn_reference: int | None = None  # training sequences kNN looks its neighbours up in
+
+    @property
+    def approximating(self) -> bool:
+        return self.kernel_components is not None or self.knn_reference is not None
+
+
+EXACT = Affordable()
+
+
+def affordable_forms(large: LargeData, train_sequences: int) -> Affordable:
+    """Exact up to `above_sequences` training sequences; above it, the kernel map and the
+    reference subsample (the subsample only when it is smaller than train)."""
+    if train_sequences <= large.above_sequences:
+        return Affordable(train_sequences)
+    reference = large.knn_reference_sequences
+    return Affordable(
+        train_sequences,
+        kernel_components=large.kernel_components,
+        knn_reference=reference if reference < train_sequences else None,
+    )
+
+
+def describe_kernel_map(forms: Affordable, seed: int) -> str:
+    """How rbf_svm was fitted, for summary.tsv and the report."""
+    if forms.kernel_components is None:
+        return NO_APPROXIMATION
+    return f"nystroem({forms.kernel_components} components, seed {seed}) + linear SVM"
+
+
+def describe_reference(forms: Affordable, seed: int) -> str:
+    """How kNN was fitted, for summary.tsv and the report."""
+    if forms.knn_reference is None:
+        return NO_APPROXIMATION
+    return (
+        f"reference subsample {forms.knn_reference:,} of {forms.train_sequences:,} "
+        f"(class-stratified, seed {seed})"
+    )
+
+
+def stratified_rows(labels: np.ndarray, most: int, seed: int) -> np.ndarray:
+    """All row numbers, or a seeded sample of `most` of them stratified by label (sorted,
+    so the subsample keeps train's order)."""
+    rows = np.arange(len(labels))
+    if len(rows) <= most:
+        return rows
+    sample, _ = train_test_split(rows, train_size=most, stratify=labels, random_state=seed)
+    return np.sort(sample)
+
+
+class SubsampledNeighbours(ClassifierMixin, BaseEstimator):
+    """k nearest neighbours looked up among a class-stratified, seeded subsample of the
+    training rows: prediction costs `reference_size` distances per sequence, not N.
+
+    The kNN's own parameters are the same as KNeighborsClassifier's; the fitted
+    subsample is `reference_rows_` (row numbers in the training table).
+    """
+
+    # sklearn's own checks of the kNN parameters, so a bad search space is refused early
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        **{
+            name: rule
+            for name, rule in KNeighborsClassifier._parameter_constraints.items()
+            if name in ("n_neighbors", "weights", "metric", "n_jobs")
+        },
+        "reference_size": [Interval(Integral, 1, None, closed="left")],
+        "seed": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        reference_size: int = 5000,
+        seed: int = 0,
+        n_neighbors: int = 5,
+        weights: str = "uniform",
+        metric: str = "minkowski",
+        n_jobs: int | None = None,
+    ):
+        self.reference_size = reference_size
+        self.seed = seed
+        self.n_neighbors = n_neighbors
+        self.weights = weights
+        self.metric = metric
+        self.n_jobs = n_jobs
+
+    def fit(self, features: Any, labels: Any) -> SubsampledNeighbours:
+        self._validate_params()
+        labels = np.asarray(labels)
+        self.reference_rows_ = stratified_rows(labels, self.reference_size, self.seed)
+        self.neighbours_ = KNeighborsClassifier(
+            n_neighbors=self.n_neighbors,
+            weights=self.weights,
+            metric=self.metric,
+            n_jobs=self.n_jobs,
+        ).fit(features[self.reference_rows_], labels[self.reference_rows_])
+        self.classes_ = self.neighbours_.classes_
+        return self
+
+    def predict_proba(self, features: Any) -> np.ndarray:
+        return self.neighbours_.predict_proba(features)
+
+    def predict(self, features: Any) -> np.ndarray:
+        return self.neighbours_.predict(features)

@@ -126,7 +126,8 @@ def test_streamed_stage_gives_the_same_search_and_model_as_in_memory(tmp_path):
         streamed["predictions"][scores].to_numpy(float),
         held["predictions"][scores].to_numpy(float),
     )
-    assert "streamed from memory-mapped token files" in tip5(
-        {"cnn": streamed["summary"]}, {}
-    )["evidence"]
+    assert (
+        "streamed from memory-mapped token files"
+        in tip5({"cnn": streamed["summary"]}, {})["evidence"]
+    )
     assert "streamed" not in tip5({"cnn": held["summary"]}, {})["evidence"]

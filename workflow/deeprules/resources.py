@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -163,18 +163,21 @@ def input_megabytes(stage: str, job_input: Any) -> tuple[float, float]:
     if not names:
         return every, 0.0
     if names == (SOURCES,):
-        (provenance,) = list(job_input)
+        (provenance,) = _files(job_input)
         return _source_megabytes(provenance), every
-    data = sum(_megabytes(_as_list(getattr(job_input, name))) for name in names)
+    data = sum(_megabytes(getattr(job_input, name)) for name in names)
     return data, max(every - data, 0.0)
 
 
-def _as_list(files: str | Iterable[str]) -> list[str]:
-    return [files] if isinstance(files, str) else list(files)
+def _files(files: Any) -> list[str]:
+    """Paths of one input or a list of them (a named input may be a list, e.g. the models)."""
+    if isinstance(files, str):
+        return [files]
+    return [path for item in files for path in _files(item)]
 
 
-def _megabytes(paths: Iterable[str]) -> float:
-    return sum(os.path.getsize(path) for path in paths) / BYTES_PER_MB
+def _megabytes(files: Any) -> float:
+    return sum(os.path.getsize(path) for path in _files(files)) / BYTES_PER_MB
 
 
 def _source_megabytes(provenance: str) -> float:

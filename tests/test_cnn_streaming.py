@@ -11,15 +11,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import keras
+import keras_tuner as kt
 import numpy as np
 import pandas as pd
 import pytest
-from test_cnn import stage_job
+from test_cnn import planted_motif_table, stage_job
 
 from deeprules import cnn, encoding
 from deeprules.cnn.data import input_pipeline, load_partitions
 from deeprules.cnn.job import prepare_spec
+from deeprules.cnn.model import build_model
+from deeprules.cnn.predict import CHUNK_BATCHES, class_columns, predict_proba
 from deeprules.cnn.streaming import IN_MEMORY, STREAMED, input_plan
+from deeprules.config import validate_run_config
 from deeprules.io import read_json, read_tsv
 from deeprules.report.scorecard import tip5
 
@@ -82,6 +86,26 @@ def test_streamed_batches_equal_in_memory_batches_and_files_are_reused(tmp_path)
     load_partitions(changed)  # another partition file: encoded again
     assert (folder / "train.tokens.npy").stat().st_mtime_ns != written
     assert read_json(folder / "train.json")["sha256"] == "0" * 64
+
+
+def test_predict_proba_in_chunks_equals_one_pass(tmp_path):
+    """Scoring other stages' sequences (evaluate's test set) one-hot encodes them a chunk of
+    whole batches at a time; every batch, and so every probability, is as in one pass."""
+    space = validate_run_config({"datasets": ["x"]})["cnn"]["search_space"]
+    keras.utils.set_random_seed(0)
+    path = tmp_path / "model.keras"
+    build_model(kt.HyperParameters(), 60, 4, classes=2, space=space).save(path)
+    summary = {
+        "classes": ["unbound", "bound"],
+        "encoding": {"sequence_type": "dna", "length": 60, "mask_padding": True},
+    }
+    sequences = planted_motif_table(3 * 4 * CHUNK_BATCHES + 5, seed=3)["sequence"].tolist()
+    chunked = predict_proba(path, sequences, summary, batch=4)  # 3 chunks and a bit
+    whole = keras.saving.load_model(path).predict(
+        encoding.one_hot(sequences, "dna", 60), batch_size=4, verbose=0
+    )
+    np.testing.assert_array_equal(chunked, class_columns(whole))
+    assert predict_proba(path, [], summary).shape == (0, 2)
 
 
 def run_stage(workdir: Path, **cnn_section: object) -> dict[str, object]:

@@ -214,7 +214,7 @@ def tip5(stages: Stages, dataset: dict[str, Any]) -> dict[str, Any]:
     enc = cnn["encoding"]
     plan = cnn.get("input_pipeline") or {}  # summaries before issue 20 have none
     streamed = (
-        f"; input streamed from memory-mapped token files ({plan['one_hot_mb']:.0f} MB as "
+        f"; input streamed from memory-mapped token files ({plan['one_hot_mb']:,.1f} MB as "
         f"one-hot > cnn.in_memory_max_mb {plan['in_memory_max_mb']:g}), same batches as in memory"
         if plan.get("streamed")
         else ""

@@ -27,6 +27,7 @@ from conftest import REPO, SNAKEMAKE, run_workflow
 from slurm.cluster import PARTITION, Cluster, ClusterUnavailable, start_cluster
 
 from deeprules.io import read_tsv
+from deeprules.resources import memory_mb, runtime_minutes
 
 PROFILE = REPO / "workflow" / "profiles" / "slurm"
 # Without an accounting database sacct cannot answer: poll squeue, and early.
@@ -271,7 +272,17 @@ def test_workflow_runs_through_sbatch_and_matches_a_local_run(
     assert produced == outputs(jobs, local)
 
 
+def make_large_partitions(workdir: Path, train_mb: int) -> None:
+    """big/train.tsv of `train_mb` MB (sparse: its length is what Snakemake measures)."""
+    (workdir / "big").mkdir()
+    with open(workdir / "big" / "train.tsv", "wb") as handle:
+        handle.truncate(train_mb * 1_000_000)
+    (workdir / "big" / "tune.tsv").write_text("")
+
+
 def test_gpu_only_where_declared_and_retries_get_more_memory(slurm_cluster, tmp_path):
+    # a baselines-sized job on 12 MB of train (~22,000 sequences of 500 bp)
+    make_large_partitions(tmp_path, train_mb=12)
     before = submissions(slurm_cluster)
     probes = REPO / "tests" / "slurm" / "probes.smk"
     run = subprocess.run(
@@ -291,3 +302,16 @@ def test_gpu_only_where_declared_and_retries_get_more_memory(slurm_cluster, tmp_
     memory = [int(attempt.resources["mem_mb"]) for attempt in jobs["retry_probe"].attempts]
     assert len(memory) == 2 and memory[1] == 2 * memory[0]
     assert (tmp_path / "retry.txt").read_text().strip() == str(memory[1])
+    # resources sized from the data reach sbatch: more than the old fixed 4 GB / 1 h
+    sized = jobs["sized_probe"].last
+    expected_mb = memory_mb("baselines", 12.0, 0.0, 1)
+    expected_minutes = runtime_minutes("baselines", 12.0, 1)
+    assert int(sized.resources["mem_mb"]) == expected_mb > 4000
+    assert int(sized.resources["runtime"]) == expected_minutes > 60
+    record = slurm_cluster.job(sized.slurm_id)
+    assert record["MinMemoryNode"] == f"{expected_mb}M"
+    assert record["TimeLimit"] == time_limit(expected_minutes)
+    assert (tmp_path / "sized.txt").read_text().split() == [
+        str(expected_mb),
+        str(expected_minutes),
+    ]

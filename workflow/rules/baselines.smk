@@ -41,6 +41,9 @@ rule baselines:
     conda:
         "../../envs/core.yaml"
     threads: 2
+    resources:
+        mem_mb=stage_memory_mb("baselines"),
+        runtime=stage_runtime("baselines"),
     params:
         settings=stage_settings("baselines"),
     script:

@@ -32,6 +32,8 @@ rule cnn:
         "../../envs/tensorflow-gpu.yaml"
     threads: cnn_threads
     resources:
+        mem_mb=stage_memory_mb("cnn"),
+        runtime=stage_runtime("cnn"),
         gpu=cnn_gpus,
     params:
         settings=stage_settings("cnn"),

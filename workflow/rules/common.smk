@@ -14,6 +14,9 @@ from deeprules.config import (
 from deeprules.failures import failure_summary
 from deeprules.io import InputError
 
+# every rule's `resources: mem_mb=..., runtime=...`: sized from its inputs and attempt
+from deeprules.resources import stage_memory_mb, stage_runtime
+
 try:
     # the files (and --config values) Snakemake merged, so an error names the right one
     LAYERS = config_layers(

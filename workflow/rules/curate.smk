@@ -13,6 +13,9 @@ rule curate:
         "results/{dataset}/logs/curate.log",
     conda:
         "../../envs/core.yaml"
+    resources:
+        mem_mb=stage_memory_mb("curate"),
+        runtime=stage_runtime("curate"),
     params:
         settings=stage_settings("curate"),
     script:

@@ -77,6 +77,9 @@ rule evaluate:
     conda:
         "../../envs/tensorflow-gpu.yaml"
     threads: 2
+    resources:
+        mem_mb=stage_memory_mb("evaluate"),
+        runtime=stage_runtime("evaluate"),
     params:
         settings=stage_settings("evaluate"),
     script:

@@ -70,6 +70,9 @@ rule explore:
     conda:
         "../../envs/core.yaml"
     threads: 2
+    resources:
+        mem_mb=stage_memory_mb("explore"),
+        runtime=stage_runtime("explore"),
     params:
         settings=stage_settings("explore"),
     script:
@@ -85,6 +88,9 @@ rule explore_gate:
         "results/{dataset}/logs/explore_gate.log",
     conda:
         "../../envs/core.yaml"
+    resources:
+        mem_mb=stage_memory_mb("explore_gate"),
+        runtime=stage_runtime("explore_gate"),
     params:
         settings=stage_settings("explore_gate"),
     script:

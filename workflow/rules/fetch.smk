@@ -8,6 +8,9 @@ rule fetch:
         "results/{dataset}/logs/fetch.log",
     conda:
         "../../envs/core.yaml"
+    resources:
+        mem_mb=stage_memory_mb("fetch"),
+        runtime=stage_runtime("fetch"),
     params:
         settings=stage_settings("fetch"),
     script:

@@ -43,6 +43,9 @@ rule interpret:
     conda:
         "../../envs/tensorflow-gpu.yaml"
     threads: 2
+    resources:
+        mem_mb=stage_memory_mb("interpret"),
+        runtime=stage_runtime("interpret"),
     params:
         settings=stage_settings("interpret"),
     script:

@@ -33,6 +33,9 @@ rule report:
         "results/{dataset}/logs/report.log",
     conda:
         "../../envs/core.yaml"
+    resources:
+        mem_mb=stage_memory_mb("report"),
+        runtime=stage_runtime("report"),
     params:
         settings=stage_settings("report"),
     script:
@@ -52,6 +55,9 @@ rule report_summary:
         "results/logs/report_summary.log",
     conda:
         "../../envs/core.yaml"
+    resources:
+        mem_mb=stage_memory_mb("report_summary"),
+        runtime=stage_runtime("report_summary"),
     params:
         settings={},
     script:

@@ -31,6 +31,9 @@ rule split:
     conda:
         "../../envs/mmseqs2.yaml"
     threads: 8
+    resources:
+        mem_mb=stage_memory_mb("split"),
+        runtime=stage_runtime("split"),
     params:
         settings=stage_settings("split"),
     script:

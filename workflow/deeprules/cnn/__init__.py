@@ -3,8 +3,11 @@
 What happens, in order:
 
 1. Train and tune partitions are read (never test), encoded as tokens
-   (`data`, `deeprules.encoding`) and fed through tf.data with prefetching.
-   The classes and their order come from the split (split_report.json).
+   (`data`, `deeprules.encoding`) and fed through tf.data with prefetching;
+   above `cnn.in_memory_max_mb` the tokens are written once to memory-mapped
+   files in the tuner directory and streamed batch by batch, in the same
+   order (`streaming`). The classes and their order come from the split
+   (split_report.json).
 2. The smallest network of the space must fit 64 training sequences
    (`learning_check`, Tip 3); if it cannot, the pipeline is broken and the
    stage stops before tuning.

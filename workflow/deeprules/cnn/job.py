@@ -25,6 +25,7 @@ import pandas as pd
 import tensorflow as tf
 
 from deeprules import encoding
+from deeprules.cnn.streaming import input_plan
 from deeprules.contracts import read_classes, read_partition
 from deeprules.io import InputError, sha256_of, write_json
 from deeprules.rule import Job
@@ -42,21 +43,7 @@ def tuner_directory(outputs: dict[str, Any]) -> Path:
 
 def prepare_spec(job: Job) -> dict[str, Any]:
     """Check the inputs and settings and fix what every process needs: the job spec."""
-    cnn = job.settings["cnn"]
-    for key in ("dropout", "l2", "learning_rate"):
-        low, high = cnn["search_space"][key]
-        if low > high:
-            raise InputError(
-                f"config key 'cnn.search_space.{key}': a range is [low, high], got [{low}, {high}]"
-            )
-    if cnn["min_epochs"] > cnn["max_epochs"]:  # a short max_epochs (e.g. a quick test run) wins
-        log.warning(
-            "cnn.min_epochs %d > cnn.max_epochs %d: min_epochs taken as %d",
-            cnn["min_epochs"],
-            cnn["max_epochs"],
-            cnn["max_epochs"],
-        )
-        cnn = {**cnn, "min_epochs": cnn["max_epochs"]}
+    cnn = _checked_settings(job.settings["cnn"])
     train = read_partition(job.inputs["train"], "train")
     tune = read_partition(job.inputs["tune"], "tune")
     classes = read_classes(job.inputs["split_report"])
@@ -72,13 +59,15 @@ def prepare_spec(job: Job) -> dict[str, Any]:
         log.warning(
             "cnn.reverse_complement applies to DNA only; %s is %s", dataset["name"], sequence_type
         )
+    length = _input_length(cnn, train, tune)
+    tuner_dir = tuner_directory(job.outputs)
     return {
         "dataset": dataset["name"],
         "sequence_type": sequence_type,
         "train": str(job.inputs["train"]),
         "tune": str(job.inputs["tune"]),
         "outputs": {key: str(value) for key, value in job.outputs.items()},
-        "tuner_dir": str(tuner_directory(job.outputs)),
+        "tuner_dir": str(tuner_dir),
         "threads": int(job.threads),
         "seed": int(job.settings["seed"]),
         "deterministic": bool(job.settings["deterministic"]),
@@ -86,13 +75,35 @@ def prepare_spec(job: Job) -> dict[str, Any]:
         "cnn": cnn,
         "classes": list(classes.names),
         "positive_class": classes.positive,
-        **_input_length(cnn, train, tune),
+        **length,
+        "input": input_plan(
+            cnn, len(train) + len(tune), length["length"], sequence_type, tuner_dir
+        ),
         "reverse_complement": rc,
         "data_sha256": {
             "train": sha256_of(job.inputs["train"]),
             "tune": sha256_of(job.inputs["tune"]),
         },
     }
+
+
+def _checked_settings(cnn: dict[str, Any]) -> dict[str, Any]:
+    """The cnn section with its ranges checked; min_epochs capped at max_epochs."""
+    for key in ("dropout", "l2", "learning_rate"):
+        low, high = cnn["search_space"][key]
+        if low > high:
+            raise InputError(
+                f"config key 'cnn.search_space.{key}': a range is [low, high], got [{low}, {high}]"
+            )
+    if cnn["min_epochs"] > cnn["max_epochs"]:  # a short max_epochs (e.g. a quick test run) wins
+        log.warning(
+            "cnn.min_epochs %d > cnn.max_epochs %d: min_epochs taken as %d",
+            cnn["min_epochs"],
+            cnn["max_epochs"],
+            cnn["max_epochs"],
+        )
+        cnn = {**cnn, "min_epochs": cnn["max_epochs"]}
+    return cnn
 
 
 def _input_length(cnn: dict[str, Any], train: pd.DataFrame, tune: pd.DataFrame) -> dict[str, Any]:

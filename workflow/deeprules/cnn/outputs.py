@@ -179,6 +179,7 @@ def summary(
         "model": "cnn",
         **spec_classes(spec).to_json(),
         "encoding": _encoding(spec, train, tune),
+        "input_pipeline": _input_pipeline(spec["input"]),
         "tuning": _tuning(spec, trials, run),
         "search": {
             "growth": spec["cnn"]["growth"],
@@ -222,6 +223,21 @@ def _encoding(spec: dict[str, Any], train: Partition, tune: Partition) -> dict[s
         "padding": "end, masked (no length signal)" if mask_padding else "end, unmasked",
         "mask_padding": mask_padding,
         "reverse_complement_augmentation": spec["reverse_complement"],
+    }
+
+
+def _input_pipeline(plan: dict[str, Any]) -> dict[str, Any]:
+    """How train and tune reached the network: held in memory, or streamed from token
+    files (cnn/tuner/encoded/, removed once the outputs are written)."""
+    keys = ("streamed", "path", "one_hot_mb", "tokens_mb", "in_memory_max_mb")
+    return {
+        **{key: plan[key] for key in keys},
+        "files": f"{plan['folder']} (removed when the stage finished)"
+        if plan["streamed"]
+        else None,
+        "meaning": "one_hot_mb: train + tune as float32 one-hot (positions x alphabet x 4 "
+        "bytes); above in_memory_max_mb the tokens (1 byte per position) are written once to "
+        "memory-mapped files and each batch reads its rows; both paths give the same batches",
     }
 
 

@@ -26,6 +26,8 @@ from deeprules.contracts import Classes
 from deeprules.io import InputError
 from deeprules.metrics import auroc
 
+CHUNK_BATCHES = 64  # batches one-hot encoded at a time by predict_proba
+
 
 def class_columns(output: np.ndarray) -> np.ndarray:
     """The network's output as one column per class (a single sigmoid: [1 - p, p])."""
@@ -61,13 +63,27 @@ def predict_proba(
     For stages that score sequences the CNN never saw (evaluate's test
     partition). `summary` is the content of cnn/summary.json: sequences are
     encoded with its sequence type and padded or truncated to its input length,
-    exactly as training sequences were.
+    exactly as training sequences were. They are one-hot encoded CHUNK_BATCHES
+    batches at a time, so a large set is never held as float32 one-hot.
     """
     model = load_model(model_path)
-    one_hot = encoding.one_hot(
-        list(sequences), summary["encoding"]["sequence_type"], summary["encoding"]["length"]
-    )
-    probabilities = class_columns(model.predict(one_hot, batch_size=batch, verbose=0))
+    sequences = list(sequences)
+    chunk = batch * CHUNK_BATCHES  # whole batches, so every batch is the one it would be unchunked
+    scores = [
+        model.predict(
+            encoding.one_hot(
+                sequences[start : start + chunk],
+                summary["encoding"]["sequence_type"],
+                summary["encoding"]["length"],
+            ),
+            batch_size=batch,
+            verbose=0,
+        )
+        for start in range(0, len(sequences), chunk)
+    ]
+    if not scores:
+        scores = [np.zeros((0, model.output_shape[-1]), dtype=np.float32)]
+    probabilities = class_columns(np.concatenate(scores))
     if probabilities.shape[1] != len(summary["classes"]):
         raise InputError(
             f"{model_path}: the model scores {probabilities.shape[1]} classes but its "

@@ -263,7 +263,8 @@ def fingerprint(spec: dict[str, Any]) -> dict[str, Any]:
     keep = ("seed", "deterministic", "trials", "classes", "length", "reverse_complement")
     # Where and how wide it runs does not define the search: a resume on other resources
     # keeps the finished trials (bit-for-bit equality needs the same hardware anyway).
-    where_it_runs = ("threads", "gpus", "worker_launcher", "oracle_host")
+    # Nor does the input path (in memory or streamed): both give the same batches.
+    where_it_runs = ("threads", "gpus", "worker_launcher", "oracle_host", "in_memory_max_mb")
     cnn = {key: value for key, value in spec["cnn"].items() if key not in where_it_runs}
     return {**{key: spec[key] for key in keep}, "cnn": cnn, "data_sha256": spec["data_sha256"]}
 

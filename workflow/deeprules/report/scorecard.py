@@ -221,12 +221,19 @@ def tip5(stages: Stages, dataset: dict[str, Any]) -> dict[str, Any]:
     if not cnn:
         return _tip(5, NOT_DONE, "CNN did not run", "")
     enc = cnn["encoding"]
+    plan = cnn.get("input_pipeline") or {}  # summaries before issue 20 have none
+    streamed = (
+        f"; input streamed from memory-mapped token files ({plan['one_hot_mb']:,.1f} MB as "
+        f"one-hot > cnn.in_memory_max_mb {plan['in_memory_max_mb']:g}), same batches as in memory"
+        if plan.get("streamed")
+        else ""
+    )
     return _tip(
         5,
         DONE,
         "one-hot sequences into a convolutional network",
         f"one-hot {enc['sequence_type']}, length {enc['length']} "
-        f"({enc['length_source']}), padding {enc['padding']}",
+        f"({enc['length_source']}), padding {enc['padding']}{streamed}",
         numbers={"encoding": enc["sequence_type"], "length": enc["length"]},
     )
 

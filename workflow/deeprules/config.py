@@ -134,6 +134,11 @@ def load_datasets(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
 # Defaults come only from the JSON schemas, filled in when the files are validated.
 
 
+def has_pretraining(dataset: dict[str, Any]) -> bool:
+    """The dataset declares an unlabeled source: it gets the pretrain stage (Tip 5)."""
+    return any(source["role"] == "unlabeled" for source in dataset["sources"])
+
+
 def _dataset_keys(dataset: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
     """The dataset file's `keys` that are set, always with the dataset's name."""
     return {key: dataset[key] for key in ("name", *keys) if key in dataset}

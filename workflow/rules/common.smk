@@ -72,12 +72,15 @@ def local_files(wildcards):
 
 # Datasets with an unlabeled source (Tip 5): only they get the pretrain rule, a CNN
 # search with the pre-trained trunk as an option, and the from-scratch CNN beside it.
-PRETRAINING = sorted(name for name, dataset in DATASETS.items() if has_pretraining(dataset))
+PRETRAINING = sorted(
+    name for name, dataset in DATASETS.items() if has_pretraining(dataset)
+)
 
 
 def unlabeled_input(wildcards):
     """curate/unlabeled.tsv for a dataset with pre-training (the split lists its
-    homologues of tune and test); nothing for the others, whose split stays as it was."""
+    homologues of tune and test); nothing for the others, whose split stays as it was.
+    """
     if wildcards.dataset not in PRETRAINING:
         return {}
     return {"unlabeled": f"results/{wildcards.dataset}/curate/unlabeled.tsv"}
@@ -89,7 +92,10 @@ def pretrain_inputs(wildcards):
     if wildcards.dataset not in PRETRAINING:
         return {}
     folder = f"results/{wildcards.dataset}/pretrain"
-    return {"trunk": f"{folder}/trunk.keras", "pretrain_summary": f"{folder}/summary.json"}
+    return {
+        "trunk": f"{folder}/trunk.keras",
+        "pretrain_summary": f"{folder}/summary.json",
+    }
 
 
 def scratch_cnn_inputs(wildcards):

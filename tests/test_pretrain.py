@@ -1,0 +1,100 @@
+"""The pretrain stage: masked-residue pre-training learns, is deterministic with a seed,
+resumes from a checkpoint to the same weights, and uses only what the split allows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from planted import few_label_task
+
+from deeprules import pretrain
+from deeprules.config import pretrain_settings, validate_run_config
+from deeprules.io import read_json, write_tsv
+from deeprules.pretrain import training
+from deeprules.rule import Job
+
+TRUNK = {"epochs": 3, "filters": 16, "kernel_size": 9, "conv_blocks": 2, "batch_size": 32}
+
+
+def pretrain_job(folder: Path, excluded: list[str] = (), **pretrain_keys) -> Job:
+    """A pretrain job on the planted task: 400 unlabeled, 60 train, 30 tune sequences."""
+    labelled, pool = few_label_task(90, 400, seed=21)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_tsv(folder / "unlabeled.tsv", pool)
+    write_tsv(
+        folder / "excluded.tsv",
+        pool[pool["id"].isin(excluded)][["id"]].assign(
+            sequence_sha256="x", reason="pretrain_homolog_of_test", detail="planted"
+        ),
+    )
+    write_tsv(folder / "train.tsv", labelled.iloc[:60])
+    write_tsv(folder / "tune.tsv", labelled.iloc[60:])
+    config = validate_run_config(
+        {"datasets": ["planted"], "seed": 5, "pretrain": {**TRUNK, **pretrain_keys}}
+    )
+    dataset = {"name": "planted", "sequence_type": "dna", "sources": []}
+    inputs = {name: folder / f"{name}.tsv" for name in ("unlabeled", "excluded", "train", "tune")}
+    outputs = {"trunk": folder / "out" / "trunk.keras", "summary": folder / "out" / "summary.json"}
+    return Job(inputs, outputs, pretrain_settings(config, dataset), threads=2)
+
+
+def weights(path: Path) -> list[np.ndarray]:
+    return keras.saving.load_model(path, compile=False).get_weights()
+
+
+def test_masked_objective_learns_and_is_deterministic(tmp_path):
+    first = pretrain.run(pretrain_job(tmp_path / "a", excluded=["unl0", "unl1"]))
+    history = first["history"]
+    assert len(history) == 3 and first["epochs"] == 3
+    assert history[-1]["loss"] < history[0]["loss"]
+    assert history[-1]["tune_masked_accuracy"] > first["tune_commonest_letter_share"]
+    assert first["sequences"] == {
+        "unlabeled_read": 400,
+        "unlabeled_removed": {"pretrain_homolog_of_test": 2},
+        "unlabeled_used": 398,
+        "train_used": 60,
+        "total": 458,
+    }
+    again = pretrain.run(pretrain_job(tmp_path / "b", excluded=["unl0", "unl1"]))
+    assert [row["loss"] for row in again["history"]] == [row["loss"] for row in history]
+    for one, two in zip(
+        weights(tmp_path / "a/out/trunk.keras"),
+        weights(tmp_path / "b/out/trunk.keras"),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(one, two)
+    other_seed = pretrain_job(tmp_path / "c", excluded=["unl0", "unl1"])
+    other_seed.settings["seed"] = 6
+    assert pretrain.run(other_seed)["history"][0]["loss"] != history[0]["loss"]
+
+
+def test_a_killed_job_resumes_after_its_last_epoch_to_the_same_weights(tmp_path, monkeypatch):
+    whole = pretrain.run(pretrain_job(tmp_path / "whole"))
+    saved = training.save_checkpoint
+    calls = []
+
+    def killed_after_two(*args, **kwargs):
+        saved(*args, **kwargs)
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(training, "save_checkpoint", killed_after_two)
+    job = pretrain_job(tmp_path / "killed")
+    with pytest.raises(KeyboardInterrupt):
+        pretrain.run(job)
+    assert not job.outputs["trunk"].exists()
+    assert len(read_json(tmp_path / "killed/out/checkpoint/state.json")["history"]) == 2
+    monkeypatch.setattr(training, "save_checkpoint", saved)
+    resumed = pretrain.run(job)
+    assert [r["loss"] for r in resumed["history"]] == [r["loss"] for r in whole["history"]]
+    for one, two in zip(
+        weights(job.outputs["trunk"]), weights(tmp_path / "whole/out/trunk.keras"), strict=True
+    ):
+        np.testing.assert_array_equal(one, two)
+    # a changed setting does not resume a checkpoint made under another
+    changed = pretrain_job(tmp_path / "killed", mask_fraction=0.2)
+    assert pretrain.run(changed)["history"][0]["loss"] != whole["history"][0]["loss"]

@@ -43,6 +43,7 @@ rule all:
         expand("results/{dataset}/baselines/summary.tsv", dataset=DATASETS),
         expand("results/{dataset}/pretrain/summary.json", dataset=PRETRAINING),
         expand("results/{dataset}/cnn/summary.json", dataset=DATASETS),
+        expand("results/{dataset}/cnn_scratch/summary.json", dataset=PRETRAINING),
         expand("results/{dataset}/evaluate/metrics.json", dataset=DATASETS),
         expand("results/{dataset}/interpret/summary.json", dataset=DATASETS),
         expand("results/{dataset}/report/report.html", dataset=DATASETS),

@@ -56,7 +56,7 @@ OUTPUT_NAMES = {
     "curves": "training_curves.png",
     "summary": "summary.json",
 }
-DATASET = {"name": "cre", "sequence_type": "dna", "positive_class": "bound"}
+DATASET = {"name": "cre", "sequence_type": "dna", "positive_class": "bound", "sources": []}
 TINY_SPACE = {"conv_blocks": [1], "filters": [8], "kernel_size": [9], "dense_units": [0]}
 
 

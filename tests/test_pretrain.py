@@ -98,3 +98,47 @@ def test_a_killed_job_resumes_after_its_last_epoch_to_the_same_weights(tmp_path,
     # a changed setting does not resume a checkpoint made under another
     changed = pretrain_job(tmp_path / "killed", mask_fraction=0.2)
     assert pretrain.run(changed)["history"][0]["loss"] != whole["history"][0]["loss"]
+
+
+def test_the_cnn_starts_from_the_trunk_frozen_or_fine_tuned(tmp_path):
+    """`pretrained` is one more tuned choice: frozen keeps the trunk's convolutions as
+    they are through training, finetune trains them at the lower learning rate, none
+    is the ordinary network; the recorded hyperparameters are the ones it really has."""
+    import keras_tuner as kt
+
+    from deeprules import encoding
+    from deeprules.cnn.model import build_model, effective_values
+
+    job = pretrain_job(tmp_path / "trunk", epochs=1)
+    pretrain.run(job)
+    trunk_weights = weights(job.outputs["trunk"])
+    architecture = {"conv_blocks": 2, "filters": 16, "kernel_size": 9, "dilation": 2}
+    trunk = {
+        "path": str(job.outputs["trunk"]),
+        "values": {**architecture, "pool_size": 1},
+        "choices": ["none", "frozen", "finetune"],
+        "finetune_learning_rate_factor": 0.1,
+    }
+    space = validate_run_config({"datasets": ["x"]})["cnn"]["search_space"]
+    x = encoding.one_hot(["ACGT" * 10, "TTGACTCAGCAA" * 3], "dna", 80)
+    y = np.array([[0.0], [1.0]])
+    built = {}
+    for choice in trunk["choices"]:
+        hp = kt.HyperParameters()
+        hp.values = {"pretrained": choice, "learning_rate": 0.01, "conv_blocks": 1, "filters": 8}
+        model = build_model(hp, 80, 4, 2, space, trunk=trunk)
+        model.fit(x, y, epochs=2, verbose=0)
+        built[choice] = model
+    frozen = built["frozen"].get_layer("conv2").get_weights()
+    np.testing.assert_array_equal(frozen[0], trunk_weights[2])  # conv2 kernel, untouched
+    tuned = built["finetune"].get_layer("conv2").get_weights()[0]
+    assert tuned.shape == trunk_weights[2].shape and not np.array_equal(tuned, trunk_weights[2])
+    assert float(built["finetune"].optimizer.learning_rate) == pytest.approx(0.001)
+    assert built["none"].get_layer("conv1").get_weights()[0].shape[-1] == 8  # sampled, own
+    with pytest.raises(ValueError):
+        built["none"].get_layer("conv2")
+    values = effective_values(
+        {"pretrained": "finetune", "learning_rate": 0.01, "filters": 8}, trunk
+    )
+    assert values["filters"] == 16 and values["pool_size"] == 1
+    assert values["learning_rate"] == pytest.approx(0.001)

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from deeprules.contracts import ROLE_CNN, ROLE_CONTROL
+from deeprules.contracts import ROLE_CNN, ROLE_CONTROL, ROLE_SCRATCH
 from deeprules.evaluate.bootstrap import interval
 from deeprules.evaluate.panel import METRIC_NAMES, oriented
 
@@ -36,7 +36,12 @@ COMPARISON_COLUMNS = [
 ]
 
 
+PRETRAINING_WHY = "the same CNN search without the pre-trained trunk (Tip 5)"
+
+
 def display_name(model: str, role: str) -> str:
+    if role == ROLE_SCRATCH:
+        return "the from-scratch CNN"
     return "the CNN" if role == ROLE_CNN else model.replace("_", " ")
 
 
@@ -123,7 +128,8 @@ def comparisons(
     distributions: dict[str, dict[str, np.ndarray]],
     level: float,
 ) -> list[dict[str, Any]]:
-    """The CNN (else the best baseline) against the best baseline and against every control."""
+    """The CNN (else the best baseline) against the best baseline, the from-scratch CNN
+    when the run pre-trained (what pre-training changed, Tip 5) and every control."""
     cnn = [m for m, role in roles.items() if role == ROLE_CNN]
     candidate = cnn[0] if cnn else best_baseline
     if candidate is None:
@@ -131,6 +137,7 @@ def comparisons(
     references = {}
     if best_baseline and best_baseline != candidate:
         references[best_baseline] = "best baseline on tune"
+    references.update({m: PRETRAINING_WHY for m, role in roles.items() if role == ROLE_SCRATCH})
     references.update({m: "control" for m, role in roles.items() if role == ROLE_CONTROL})
     return [
         compare(candidate, reference, roles, metric, points, distributions, level, why)

@@ -4,14 +4,11 @@ Built layer for layer as `deeprules.cnn.model` builds its convolutions (names co
 conv2..., 'same' padding, ReLU, block b dilated dilation^(b-1), the padding mask
 after each), without pooling, since the guess is made at every position. A
 1-wide convolution with a softmax over the alphabet on top makes the guess. The CNN
-search copies conv1..convN into its network (`transfer`), so what a convolution
+search copies conv1..convN into its network (`deeprules.cnn.model.transfer`), so what a convolution
 learned here about which letters go together is where the classifier starts.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
-from typing import Any
 
 import keras
 
@@ -47,18 +44,3 @@ def build_trunk(
         weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="masked_accuracy")],
     )
     return model
-
-
-def trunk_values(architecture: dict[str, Any]) -> dict[str, Any]:
-    """The CNN hyperparameters a pre-trained network has: the trunk's, without pooling."""
-    return {**{key: architecture[key] for key in ARCHITECTURE}, "pool_size": 1}
-
-
-def transfer(model: keras.Model, trunk_path: str | Path, blocks: int, trainable: bool) -> None:
-    """Copy the trunk's conv1..conv<blocks> weights into `model` (frozen unless
-    `trainable`). Call before compiling: Keras reads `trainable` when it compiles."""
-    trunk = keras.saving.load_model(trunk_path, compile=False)
-    for block in range(1, blocks + 1):
-        layer = model.get_layer(f"conv{block}")
-        layer.set_weights(trunk.get_layer(f"conv{block}").get_weights())
-        layer.trainable = trainable

@@ -182,6 +182,7 @@ def test_three_classes_get_softmax_and_one_score_per_class():
     )
     part = encode_partition(table, ["a", "b", "c"], "protein", 30, "test table")
     spec = {"classes": ["a", "b", "c"], "positive_class": None, "sequence_type": "protein"}
+    spec |= {"model": "cnn"}  # as prepare_spec records it from the settings
     (predictions,) = predictions_frames(model, spec, {"tune": part})
     assert list(predictions) == [
         *("id", "partition", "model", "role", "label", "predicted"),

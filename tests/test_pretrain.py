@@ -3,6 +3,7 @@ resumes from a checkpoint to the same weights, and uses only what the split allo
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import keras
@@ -142,3 +143,85 @@ def test_the_cnn_starts_from_the_trunk_frozen_or_fine_tuned(tmp_path):
     )
     assert values["filters"] == 16 and values["pool_size"] == 1
     assert values["learning_rate"] == pytest.approx(0.001)
+
+
+@pytest.mark.slow
+def test_a_dataset_with_an_unlabeled_source_runs_end_to_end(tmp_path):
+    """The workflow on a planted few-label dataset with an unlabeled pool holding copies
+    of labelled sequences: the split lists the copies of tune and test, pretrain never
+    reads test.tsv, the CNN and the from-scratch CNN are compared on test and the
+    scorecard's Tip 5 row says what pre-training changed."""
+    import pandas as pd
+    from conftest import REPO, SNAKEMAKE, run_workflow, write_yaml
+    from planted import as_fasta
+
+    from deeprules.io import read_tsv
+
+    labelled, pool = few_label_task(200, 600, seed=3)
+    copies = labelled.iloc[::5][["id", "sequence"]].assign(id=lambda t: "copy_" + t["id"])
+    (tmp_path / "data").mkdir()
+    for name, part in (("bound", "bound"), ("background", "background")):
+        (tmp_path / f"data/{name}.fa").write_text(as_fasta(labelled[labelled["label"] == part]))
+    (tmp_path / "data/pool.fa").write_text(as_fasta(pd.concat([pool, copies])))
+    sources = [
+        {"name": name, "kind": "local", "path": f"data/{name}.fa", "label": name}
+        for name in ("bound", "background")
+    ]
+    write_yaml(
+        tmp_path / "config/datasets/few.yaml",
+        {
+            "sequence_type": "dna",
+            "positive_class": "bound",
+            "labels": {"from": "source"},
+            "sources": [
+                *sources,
+                {"name": "pool", "kind": "local", "path": "data/pool.fa", "role": "unlabeled"},
+            ],
+        },
+    )
+    write_yaml(
+        tmp_path / "config/config.yaml",
+        {
+            "datasets": ["few"],
+            "seed": 7,
+            "budget": {"trials": 3},
+            "cnn": {"max_epochs": 4, "min_epochs": 2, "growth": {"enabled": False}},
+            "pretrain": {"epochs": 2},
+            "baselines": {"families": ["logistic_regression"]},
+        },
+    )
+    run_workflow(tmp_path)
+    results = tmp_path / "results/few"
+    partition = read_tsv(results / "split/assignments.tsv").set_index("id")["partition"]
+    excluded = read_tsv(results / "split/pretrain_excluded.tsv").set_index("id")["reason"]
+    held_out = {
+        f"copy_{i}" for i in labelled["id"].iloc[::5] if partition.get(i) in ("tune", "test")
+    }
+    assert held_out and held_out <= set(excluded.index)
+    summary = read_json(results / "pretrain/summary.json")
+    assert summary["sequences"]["unlabeled_used"] == 640 - len(excluded)
+    detail = subprocess.run(
+        [
+            SNAKEMAKE,
+            "--snakefile",
+            str(REPO / "Snakefile"),
+            "--directory",
+            str(tmp_path),
+            "--configfile",
+            str(tmp_path / "config/config.yaml"),
+            "--detailed-summary",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rows = [line.split("\t") for line in detail.splitlines() if "\tpretrain\t" in line]
+    assert rows and not any("test.tsv" in ",".join(row) for row in rows)
+    comparisons = read_tsv(results / "evaluate/comparisons.tsv").set_index("reference")
+    assert comparisons.loc["cnn_scratch", "reference_role"] == "cnn_scratch"
+    tip5 = read_json(results / "report/scorecard.json")["tips"][4]
+    assert tip5["verdict"].startswith("pretraining_") and tip5["numbers"]["pretraining"]
+    assert (
+        tip5["numbers"]["removed_homologs_of_test"]
+        == (excluded == "pretrain_homolog_of_test").sum()
+    )

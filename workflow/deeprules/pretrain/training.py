@@ -68,7 +68,7 @@ def train_trunk(
             initial_epoch=epoch,
             epochs=epoch + 1,
             shuffle=False,  # ordered by `order`, seeded
-            verbose=2,
+            verbose=0,  # one log line per epoch below, in the rule's log
         ).history
         history.append(
             {

@@ -36,6 +36,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from planted import few_label_task  # noqa: E402
 from planted_interaction import kmer_counts  # noqa: E402
+from sklearn.metrics import roc_auc_score as auroc  # noqa: E402  (binary task)
 
 from deeprules import cnn, pretrain  # noqa: E402
 from deeprules.cnn import predict_proba  # noqa: E402
@@ -48,7 +49,6 @@ from deeprules.config import (  # noqa: E402
 )
 from deeprules.identity import co_optimal_identities  # noqa: E402
 from deeprules.io import read_json, read_tsv, setup_logging, write_tsv  # noqa: E402
-from deeprules.metrics import auroc  # noqa: E402
 from deeprules.rule import Job  # noqa: E402
 from deeprules.split import build_settings, split_dataset  # noqa: E402
 

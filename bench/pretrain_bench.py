@@ -16,8 +16,10 @@ as an option and the same search without it (cnn_scratch), both scored on the te
 partition, and a logistic regression on 1- to 5-mer counts (C chosen on tune) as the
 baseline. The paired difference in test AUROC (pre-trained CNN minus scratch CNN) has a
 95% interval from 2,000 paired bootstrap resamples of the test set. The filter is
-judged independently: the exact co-optimal identity (deeprules.identity) of every kept
-pool sequence against every tune and test sequence must stay below the threshold.
+judged by a fresh search with the split's own judge (deeprules.mmseqs exhaustive, exact
+co-optimal identity, as the split's verification): no kept pool sequence may be at or
+above the threshold to a tune or test sequence (tests/test_split_pretraining.py checks
+the same against every pair's exact identity).
 """
 
 from __future__ import annotations
@@ -38,7 +40,11 @@ from planted import few_label_task  # noqa: E402
 from planted_interaction import kmer_counts  # noqa: E402
 from sklearn.metrics import roc_auc_score as auroc  # noqa: E402  (binary task)
 
-from deeprules import cnn, pretrain  # noqa: E402
+from deeprules import (  # noqa: E402
+    cnn,
+    mmseqs,
+    pretrain,
+)
 from deeprules.cnn import predict_proba  # noqa: E402
 from deeprules.config import (  # noqa: E402
     cnn_scratch_settings,
@@ -47,8 +53,7 @@ from deeprules.config import (  # noqa: E402
     split_settings,
     validate_run_config,
 )
-from deeprules.identity import co_optimal_identities  # noqa: E402
-from deeprules.io import read_json, read_tsv, setup_logging, write_tsv  # noqa: E402
+from deeprules.io import read_json, read_tsv, setup_logging, write_json, write_tsv  # noqa: E402
 from deeprules.rule import Job  # noqa: E402
 from deeprules.split import build_settings, split_dataset  # noqa: E402
 
@@ -152,19 +157,24 @@ def paired_interval(
     return auroc(truth, a) - auroc(truth, b), float(low), float(high)
 
 
-def filter_survivors(split: dict, threshold: float) -> tuple[int, int]:
-    """(kept pool sequences, of them at or above the threshold to tune or test by the
-    exact co-optimal identity over the longer sequence, both strands)."""
+def filter_survivors(split: dict, config: dict) -> tuple[int, int]:
+    """(kept pool sequences, of them at or above the threshold to tune or test), by a
+    fresh search with the split's own judge (exhaustive, co-optimal identity: what the
+    split's verification runs), not a re-reading of the split's ledger."""
+    settings = build_settings(split_settings(config, DATASET))
     pool = read_tsv(split["report"].parent / "unlabeled.tsv")
     kept = pool[~pool["id"].isin(read_tsv(split["pretrain_excluded"])["id"])]
     held = pd.concat([read_tsv(split["tune"]), read_tsv(split["test"])])
-    first = np.repeat(kept["sequence"].to_numpy(), len(held)).tolist()
-    second = np.tile(held["sequence"].to_numpy(), len(kept)).tolist()
-    _, identical = co_optimal_identities(first, second, nucleotide=True, workers=2)
-    longer = np.maximum([len(s) for s in first], [len(s) for s in second])
-    return len(kept), int(
-        ((identical / longer) >= threshold - 1e-12).reshape(len(kept), -1).any(axis=1).sum()
+    table = pd.concat(
+        [
+            kept[["id", "sequence"]].assign(group="pool"),
+            held[["id", "sequence"]].assign(group="held"),
+        ]
     )
+    pairs = mmseqs.similar_pairs(
+        table, *settings.homology, threads=2, exhaustive=True, between="group", co_optimal=True
+    )
+    return len(kept), len(set(pairs["query"]).union(pairs["target"]) & set(kept["id"]))
 
 
 def one_size(workdir: Path, labels: int, args: argparse.Namespace, config: dict) -> dict:
@@ -186,9 +196,7 @@ def one_size(workdir: Path, labels: int, args: argparse.Namespace, config: dict)
     difference, low, high = paired_interval(
         truth, scores["pretrained"], scores["scratch"], args.seed
     )
-    kept, survivors = filter_survivors(
-        split, build_settings(split_settings(config, DATASET)).threshold
-    )
+    kept, survivors = filter_survivors(split, config)
     return {
         "labels": labels,
         "train/tune/test": "/".join(
@@ -236,7 +244,12 @@ def main() -> None:
         }
     )
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="pretrain-bench-"))
-    rows = [one_size(workdir, labels, args, config) for labels in args.labels]
+    rows = []
+    for labels in args.labels:  # a finished size is kept in the workdir (rerun: only the rest)
+        done = workdir / f"labels_{labels}" / "row.json"
+        if not done.exists():
+            write_json(done, one_size(workdir, labels, args, config))
+        rows.append({k: v for k, v in read_json(done).items() if k != "schema_version"})
     print(
         f"\nbudget: {args.trials} trials (random search, max 10 epochs, no growth); "
         f"pretrain {args.epochs} epochs; pool {args.unlabeled} + near-copies; workdir {workdir}"

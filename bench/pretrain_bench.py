@@ -3,7 +3,7 @@ CNN that has few labels, and does any pre-training sequence homologous to tune o
 survive the split's filter?
 
     .venv/bin/python bench/pretrain_bench.py [--labels 100 300 1000] [--unlabeled 4000]
-        [--trials 6] [--workdir DIR]
+        [--trials 6] [--motif TGACTCAGCA] [--length 100 150] [--workdir DIR]
 
 The planted few-label task of tests/planted.py (`few_label_task`): DNA of 100-150 bp,
 the label is whether a 10-mer motif occurs; the unlabeled pool comes from the same
@@ -178,7 +178,9 @@ def filter_survivors(split: dict, config: dict) -> tuple[int, int]:
 
 
 def one_size(workdir: Path, labels: int, args: argparse.Namespace, config: dict) -> dict:
-    labelled, pool = few_label_task(labels, args.unlabeled, seed=args.seed, length=(100, 150))
+    labelled, pool = few_label_task(
+        labels, args.unlabeled, seed=args.seed, motif=args.motif, length=tuple(args.length)
+    )
     pool = pd.concat([pool, near_copies(labelled, 0.05, args.seed)], ignore_index=True)
     folder = workdir / f"labels_{labels}"
     (folder / "split").mkdir(parents=True, exist_ok=True)
@@ -226,6 +228,8 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=6)
     parser.add_argument("--epochs", type=int, default=8, help="pretrain.epochs")
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--motif", default="TGACTCAGCA", help="the planted motif")
+    parser.add_argument("--length", type=int, nargs=2, default=[100, 150], help="bp range")
     parser.add_argument("--workdir", type=Path)
     args = parser.parse_args()
     setup_logging()
@@ -252,7 +256,8 @@ def main() -> None:
         rows.append({k: v for k, v in read_json(done).items() if k != "schema_version"})
     print(
         f"\nbudget: {args.trials} trials (random search, max 10 epochs, no growth); "
-        f"pretrain {args.epochs} epochs; pool {args.unlabeled} + near-copies; workdir {workdir}"
+        f"pretrain {args.epochs} epochs; pool {args.unlabeled} + near-copies; motif {args.motif}, "
+        f"{args.length[0]}-{args.length[1]} bp; workdir {workdir}"
     )
     print(pd.DataFrame(rows).to_markdown(index=False))
 

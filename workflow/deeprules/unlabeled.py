@@ -24,6 +24,8 @@ UNLABELED_COLUMNS = ["id", "sequence", "source"]
 
 
 class Dropper(Protocol):
+    """Where a removed record goes (deeprules.curate.Ledger), without importing curate."""
+
     def drop(self, record_id: str, sequence: str, reason: str, detail: str) -> None: ...
 
 

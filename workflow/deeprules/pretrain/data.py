@@ -54,6 +54,7 @@ def pretraining_table(
 
 
 def check_table(table: pd.DataFrame, where: str) -> None:
+    """Stop with a message saying why, rather than train a trunk on nothing."""
     if table.empty:
         raise InputError(
             f"{where}: no sequence left to pre-train on; every unlabeled sequence was a "
@@ -78,7 +79,9 @@ def mask(tokens: np.ndarray, fraction: float, sequence_type: str, seed: int, epo
     )
 
 
-def batches(masked: Masked, table: np.ndarray, batch_size: int, order: np.ndarray | None = None):
+def batches(
+    masked: Masked, table: np.ndarray, batch_size: int, order: np.ndarray | None = None
+) -> tf.data.Dataset:
     """(one-hot, target, weight) batches in `order` (seeded by the caller), prefetched."""
     index = np.arange(len(masked.tokens)) if order is None else order
     data = tf.data.Dataset.from_tensor_slices(

@@ -26,6 +26,7 @@ include: "workflow/rules/fetch.smk"
 include: "workflow/rules/curate.smk"
 include: "workflow/rules/explore.smk"
 include: "workflow/rules/split.smk"
+include: "workflow/rules/pretrain.smk"
 include: "workflow/rules/baselines.smk"
 include: "workflow/rules/cnn.smk"
 include: "workflow/rules/evaluate.smk"
@@ -40,7 +41,9 @@ rule all:
         expand("results/{dataset}/explore/gate.json", dataset=DATASETS),
         expand("results/{dataset}/split/split_report.json", dataset=DATASETS),
         expand("results/{dataset}/baselines/summary.tsv", dataset=DATASETS),
+        expand("results/{dataset}/pretrain/summary.json", dataset=PRETRAINING),
         expand("results/{dataset}/cnn/summary.json", dataset=DATASETS),
+        expand("results/{dataset}/cnn_scratch/summary.json", dataset=PRETRAINING),
         expand("results/{dataset}/evaluate/metrics.json", dataset=DATASETS),
         expand("results/{dataset}/interpret/summary.json", dataset=DATASETS),
         expand("results/{dataset}/report/report.html", dataset=DATASETS),

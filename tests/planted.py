@@ -53,3 +53,20 @@ def as_fasta(table: pd.DataFrame) -> str:
     return "".join(
         f">{i} synthetic\n{s}\n" for i, s in zip(table["id"], table["sequence"], strict=True)
     )
+
+
+def few_label_task(
+    labelled: int,
+    unlabeled: int,
+    seed: int,
+    motif: str = "TGACTCAGCA",
+    length: int | tuple[int, int] = 60,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A transfer-learning task (Tip 5): `labelled` sequences whose label is whether the
+    motif occurs ('bound' / 'background'), and `unlabeled` more from the same generator,
+    labels withheld (half carry the motif), as a pre-training source would give them.
+    Returns (labelled table as `planted_table`, unlabeled table of id, sequence, source)."""
+    classes = {"bound": motif, "background": None}
+    table = planted_table(labelled, seed, classes, length, prefix="lab")
+    pool = planted_table(unlabeled, seed + 1, classes, length, prefix="unl")
+    return table, pool[["id", "sequence"]].assign(source="unlabeled_pool")

@@ -100,7 +100,8 @@ def fetched(folder: Path, dataset: dict, settings: dict) -> tuple[Path, dict, di
 
 def curate_fails(folder: Path, dataset: dict, settings: dict = STRICT) -> str:
     provenance, loaded, config = fetched(folder, dataset, settings)
-    outputs = {name: folder / "curate" / f"{name}.tsv" for name in ("sequences", "dropped")}
+    tables = ("sequences", "dropped", "unlabeled", "unlabeled_dropped")
+    outputs = {name: folder / "curate" / f"{name}.tsv" for name in tables}
     outputs["summary"] = folder / "curate" / "summary.json"
     return as_rule(
         curate.run,
@@ -346,7 +347,8 @@ def test_a_local_file_changed_after_fetch_is_refused(tmp_path, monkeypatch, chan
     assert recorded["label_table"]["sha256"] == hashlib.sha256(b"id,label\na,x\nc,y\n").hexdigest()
     with open(changed, "a") as handle:
         handle.write("z,x\n" if changed == "labels.csv" else ">z\nACGG\n")
-    outputs = {name: tmp_path / "curate" / f"{name}.tsv" for name in ("sequences", "dropped")}
+    tables = ("sequences", "dropped", "unlabeled", "unlabeled_dropped")
+    outputs = {name: tmp_path / "curate" / f"{name}.tsv" for name in tables}
     outputs["summary"] = tmp_path / "curate" / "summary.json"
     message = as_rule(
         curate.run,

@@ -56,7 +56,7 @@ OUTPUT_NAMES = {
     "curves": "training_curves.png",
     "summary": "summary.json",
 }
-DATASET = {"name": "cre", "sequence_type": "dna", "positive_class": "bound"}
+DATASET = {"name": "cre", "sequence_type": "dna", "positive_class": "bound", "sources": []}
 TINY_SPACE = {"conv_blocks": [1], "filters": [8], "kernel_size": [9], "dense_units": [0]}
 
 
@@ -182,6 +182,7 @@ def test_three_classes_get_softmax_and_one_score_per_class():
     )
     part = encode_partition(table, ["a", "b", "c"], "protein", 30, "test table")
     spec = {"classes": ["a", "b", "c"], "positive_class": None, "sequence_type": "protein"}
+    spec |= {"model": "cnn"}  # as prepare_spec records it from the settings
     (predictions,) = predictions_frames(model, spec, {"tune": part})
     assert list(predictions) == [
         *("id", "partition", "model", "role", "label", "predicted"),

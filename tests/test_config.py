@@ -81,3 +81,41 @@ def test_snakemake_stops_before_any_job_on_an_invalid_dataset(tmp_path):
     message = result.stdout + result.stderr
     assert "config/datasets/toy.yaml is invalid" in message and "key 'sequence_type'" in message
     assert not (tmp_path / "results").exists()
+
+
+def test_unlabeled_sources_need_no_label_and_reach_only_pretraining_settings(tmp_path):
+    """role defaults to labeled; an unlabeled source needs no label; a dataset needs one
+    labelled source; pre-training keys reach the cnn and pretrain rules of a dataset with
+    pre-training only, and the cnn_scratch search never sees them (Tip 5)."""
+    from deeprules.config import (
+        cnn_scratch_settings,
+        cnn_settings,
+        has_pretraining,
+        pretrain_settings,
+    )
+
+    plain = load_dataset(write_yaml(tmp_path / "plain.yaml", GOOD_DATASET))
+    assert plain["sources"][0]["role"] == "labeled" and not has_pretraining(plain)
+    pool = {"name": "pool", "kind": "local", "path": "pool.fa", "role": "unlabeled"}
+    with_pool = {**GOOD_DATASET, "sources": [*GOOD_DATASET["sources"], pool]}
+    dataset = load_dataset(write_yaml(tmp_path / "pool.yaml", with_pool))
+    assert has_pretraining(dataset)
+    only_pool = {**GOOD_DATASET, "sources": [pool]}
+    with pytest.raises(InputError, match=r"key 'sources' needs at least one source with role"):
+        load_dataset(write_yaml(tmp_path / "only.yaml", only_pool))
+    config = validate_run_config({"datasets": ["x"], "pretrain": {"epochs": 3}})
+    assert "pretrain" not in cnn_settings(config, plain)
+    assert cnn_settings(config, dataset)["pretrain"] == {
+        "choices": ["none", "frozen", "finetune"],
+        "finetune_learning_rate_factor": 0.1,
+    }
+    scratch = cnn_scratch_settings(config, dataset)
+    assert "pretrain" not in scratch and scratch["model"] == "cnn_scratch"
+    same = {
+        k: v for k, v in cnn_settings(config, dataset).items() if k not in ("model", "pretrain")
+    }
+    assert same == {k: v for k, v in scratch.items() if k != "model"}
+    settings = pretrain_settings(config, dataset)
+    assert settings["pretrain"]["epochs"] == 3
+    assert not {"choices", "finetune_learning_rate_factor"} & set(settings["pretrain"])
+    assert settings["length"] == {"max_length": None, "length_quantile": 0.99}

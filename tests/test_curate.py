@@ -37,7 +37,8 @@ def fetch_and_curate(tmp_path: Path, dataset: dict, settings: dict):
             fetch_settings(config, dataset),
         )
     )
-    outputs = {name: tmp_path / "curate" / name for name in ("sequences", "dropped", "summary")}
+    names = ("sequences", "dropped", "summary", "unlabeled", "unlabeled_dropped")
+    outputs = {name: tmp_path / "curate" / name for name in names}
     curate.run(Job({"provenance": provenance}, outputs, curate_settings(config, dataset)))
     return (
         read_tsv(outputs["sequences"]),
@@ -198,3 +199,55 @@ def test_default_amp_dataset_finds_the_redundant_rows(tmp_path):
     assert conflicts["sequence_sha256"].nunique() == 22
     assert len(ledger) - conflicts["sequence_sha256"].nunique() == 558
     assert set(table.loc[table["label"] == "AMP", "database"]) == {"APD3"}
+
+
+def test_unlabeled_sources_stay_out_of_the_labelled_set(tmp_path):
+    """role: unlabeled records go to unlabeled.tsv with the same checks and their own
+    ledger; sequences.tsv, dropped.tsv and the labelled counts are exactly those of the
+    dataset without the unlabeled source."""
+    from planted import as_fasta, few_label_task
+
+    labelled, pool = few_label_task(20, 30, seed=3)
+    positives = as_fasta(labelled[labelled["label"] == "bound"])
+    negatives = as_fasta(labelled[labelled["label"] == "background"])
+    (tmp_path / "without").mkdir()
+    without = two_files(tmp_path / "without", positives, negatives)
+    table0, ledger0, summary0 = run_curate(tmp_path / "without", without, LENIENT)
+    extra = (
+        as_fasta(pool)
+        + ">unl0\nACGTACGT\n>bad1\nACGJT\n>lab0\nACGTTT\n>copy\n"
+        + pool["sequence"].iat[1]
+        + "\n"
+    )
+    (tmp_path / "pool.fa").write_text(extra)
+    dataset = {
+        **without,
+        "sources": [
+            {
+                "name": "pool",
+                "kind": "local",
+                "path": str(tmp_path / "pool.fa"),
+                "role": "unlabeled",
+            },
+            *without["sources"],
+        ],
+    }
+    table, ledger, summary = run_curate(tmp_path, dataset, LENIENT)
+    assert table.equals(table0) and ledger.equals(ledger0)
+    assert {k: v for k, v in summary.items() if k != "unlabeled"} == summary0
+    unlabeled = read_tsv(tmp_path / "curate" / "unlabeled")
+    assert list(unlabeled.columns) == ["id", "sequence", "source"]
+    assert unlabeled["id"].tolist() == pool["id"].tolist()  # in file order, nothing else
+    dropped = read_tsv(tmp_path / "curate" / "unlabeled_dropped").set_index("id")["reason"]
+    assert dropped.to_dict() == {
+        "unl0": "duplicate_id",
+        "bad1": "invalid_alphabet",
+        "lab0": "duplicate_id",
+        "copy": "exact_duplicate",
+    }
+    assert summary["unlabeled"]["records_read"] == 34
+    assert summary["unlabeled"]["records_kept"] == 30
+    roles = {s["name"]: s["role"] for s in read_json(tmp_path / "provenance.json")["sources"]}
+    assert roles == {"pool": "unlabeled", "pos": "labeled", "neg": "labeled"}
+    with pytest.raises(InputError, match=r"pool\.fa, line 61: id 'unl0' appears earlier"):
+        run_curate(tmp_path, dataset, STRICT)

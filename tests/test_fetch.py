@@ -39,7 +39,7 @@ def dataset(*sources: dict, allow_unpinned: bool = False) -> dict:
     """The keys of a validated dataset file that fetch_settings reads."""
     return {
         "name": "toy",
-        "sources": list(sources),
+        "sources": [{"role": "labeled", **source} for source in sources],  # schema default
         "allow_unpinned": allow_unpinned,
         "labels": {"from": "source"},
     }

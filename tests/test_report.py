@@ -709,3 +709,36 @@ def test_sensitive_report_withholds_sequences_weights_and_filters_and_says_so(tm
         ):
             assert item in page
         assert "leave out every figure or table" in outputs["model_card_md"].read_text()
+
+
+def test_tip5_states_what_pretraining_changed_or_that_there_was_none():
+    from deeprules.report.scorecard import VERDICTS, tip5
+
+    cnn = {
+        "encoding": {"sequence_type": "dna", "length": 60, "length_source": "x", "padding": "end"},
+        "pretrained": {"choice": "finetune"},
+    }
+    plain = tip5({"cnn": cnn}, {})
+    assert plain["verdict"] == "followed" and plain["answer"].startswith("No pre-training")
+    assert plain["numbers"]["pretraining"] is False
+    pretrain = {
+        "sequences": {
+            "unlabeled_read": 50,
+            "unlabeled_removed": {"pretrain_homolog_of_test": 3},
+            "unlabeled_used": 47,
+            "train_used": 20,
+            "total": 67,
+        },
+        "final_tune_masked_accuracy": 0.4,
+    }
+    scratch = {**_comparison("cnn_scratch", "better", 0.12), "reference_role": "cnn_scratch"}
+    control = {**_comparison("control_shortcut", "worse"), "reference_role": "control"}
+    evaluate = {"bootstrap": {"ci_level": 0.95}, "comparisons": [control, scratch]}
+    row = tip5({"cnn": cnn, "pretrain": pretrain, "evaluate": evaluate}, {})
+    assert row["verdict"] == "pretraining_helped" and row["verdict"] in VERDICTS[5]
+    assert "AUROC +0.120, 95% CI +0.050 to +0.200" in row["answer"]
+    assert "0 homologues of tune and 3 of test removed" in row["answer"]
+    assert row["numbers"]["trunk_choice"] == "finetune"
+    assert row["numbers"]["removed_homologs_of_test"] == 3
+    no_test = tip5({"cnn": cnn, "pretrain": pretrain}, {})
+    assert no_test["verdict"] == "not_assessed"

@@ -28,27 +28,32 @@ pytestmark = pytest.mark.slow
 # What each rule's outputs feed (the workflow's DAG, stated independently).
 FEEDS = {
     "fetch": ["curate"],
-    "curate": ["explore", "split", "report"],
+    "curate": ["explore", "split", "pretrain", "report"],
     "explore": ["explore_gate", "report"],
     "explore_gate": [],  # training waits for the gate but does not read its content
-    "split": ["baselines", "cnn", "evaluate", "interpret", "report"],
+    "split": ["baselines", "pretrain", "cnn", "cnn_scratch", "evaluate", "interpret", "report"],
+    "pretrain": ["cnn", "report"],
     "baselines": ["evaluate", "interpret", "report"],
     "cnn": ["evaluate", "interpret", "report"],
+    "cnn_scratch": ["evaluate"],
     "evaluate": ["report"],
     "interpret": ["report"],
     "report": [],
 }
+# Rules only a dataset with an unlabeled source has (Tip 5); the tiny dataset has none.
+PRETRAINING_ONLY = {"pretrain", "cnn_scratch"}
 
 
-def from_stages(*stages: str) -> set[str]:
-    """The rules that rerun when `stages` rerun: themselves and everything downstream."""
+def from_stages(*stages: str, pretraining: bool = False) -> set[str]:
+    """The rules that rerun when `stages` rerun: themselves and everything downstream
+    (the pre-training rules only for a dataset with pre-training)."""
     found, todo = set(), list(stages)
     while todo:
         stage = todo.pop()
         if stage not in found:
             found.add(stage)
             todo.extend(FEEDS[stage])
-    return found
+    return found if pretraining else found - PRETRAINING_ONLY
 
 
 NOTHING: set[str] = set()
@@ -80,6 +85,22 @@ RUN_CONFIG: dict[str, set[str]] = {
     **{
         f"baselines.large_data.{key}": from_stages("baselines")
         for key in ("above_sequences", "kernel_components", "knn_reference_sequences")
+    },
+    # Read only for a dataset with an unlabeled source: the tiny run never reads them.
+    **{
+        f"pretrain.{key}": NOTHING
+        for key in (
+            "epochs",
+            "mask_fraction",
+            "conv_blocks",
+            "filters",
+            "kernel_size",
+            "dilation",
+            "learning_rate",
+            "batch_size",
+            "choices",
+            "finetune_learning_rate_factor",
+        )
     },
 }
 PREFIX_STAGE = {"cnn.": "cnn", "evaluate.": "evaluate", "interpret.": "interpret"}
@@ -174,6 +195,7 @@ RUN_VALUES: dict[str, Any] = {
     "fetch.endpoints.ena": "https://mirror.example.org/ena",
     "fetch.endpoints.ncbi": "https://mirror.example.org/ncbi",
     "cnn.max_length": 40,
+    "pretrain.choices": ["none", "finetune"],
     "cnn.worker_launcher": "env",
     "cnn.oracle_host": "127.0.0.2",
     "cnn.search_space.*": ("cnn.search_space.filters", [8, 16]),
@@ -367,6 +389,7 @@ DATASET_VALUES: dict[str, Any] = {
 }
 SOURCE_VALUES: dict[str, Any] = {
     "name": "bound2",
+    "role": "unlabeled",
     "kind": {"kind": "local", "path": "data/bound.fa"},
     "url": "http://127.0.0.1:1/other.fa",
     "record": 123,
@@ -460,7 +483,9 @@ def test_source_keys_refetch(finished):
     with ThreadPoolExecutor(max_workers=2) as pool:
         found = dict(zip(valid, pool.map(one, valid), strict=True))
     assert set(valid) == set(keys), f"changes that are not valid sources: {set(keys) - set(valid)}"
-    wrong = {k: sorted(v) for k, v in found.items() if v != from_stages("fetch")}
+    # an unlabeled source makes the dataset one with pre-training: its rules join
+    expected = {key: from_stages("fetch", pretraining=key == "role") for key in keys}
+    wrong = {k: sorted(v) for k, v in found.items() if v != expected[k]}
     assert not wrong, wrong
 
 

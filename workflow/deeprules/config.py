@@ -134,6 +134,11 @@ def load_datasets(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
 # Defaults come only from the JSON schemas, filled in when the files are validated.
 
 
+def has_pretraining(dataset: dict[str, Any]) -> bool:
+    """The dataset declares an unlabeled source: it gets the pretrain stage (Tip 5)."""
+    return any(source["role"] == "unlabeled" for source in dataset["sources"])
+
+
 def _dataset_keys(dataset: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
     """The dataset file's `keys` that are set, always with the dataset's name."""
     return {key: dataset[key] for key in ("name", *keys) if key in dataset}
@@ -219,11 +224,38 @@ def baselines_settings(config: dict[str, Any], dataset: dict[str, Any]) -> dict[
 
 
 def cnn_settings(config: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]:
-    """The search, its budget and determinism; the classes come from the split's report."""
+    """The search, its budget and determinism; the classes come from the split's report.
+    With pre-training (Tip 5) also what the search may do with the trunk: other datasets'
+    CNNs do not rerun when those keys change."""
+    settings = cnn_scratch_settings(config, dataset) | {"model": "cnn"}
+    if has_pretraining(dataset):
+        keys = ("choices", "finetune_learning_rate_factor")
+        settings["pretrain"] = {key: config["pretrain"][key] for key in keys}
+    return settings
+
+
+def cnn_scratch_settings(config: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]:
+    """The CNN search without the pre-trained trunk, for a dataset with pre-training: the
+    from-scratch model evaluate compares the CNN with (Tip 5)."""
     return {
         "dataset": _dataset_keys(dataset, ("sequence_type",)),
         "cnn": config["cnn"],
         "trials": config["budget"]["trials"],
+        "seed": config["seed"],
+        "deterministic": config["deterministic"],
+        "model": "cnn_scratch",
+    }
+
+
+def pretrain_settings(config: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]:
+    """Masked-residue pre-training of the trunk: its architecture and training, and the
+    CNN's input-length rule applied to the pre-training sequences. What the CNN search
+    does with the trunk (choices, fine-tuning rate) is the cnn stage's."""
+    cnn_only = ("choices", "finetune_learning_rate_factor")
+    return {
+        "dataset": _dataset_keys(dataset, ("sequence_type",)),
+        "pretrain": {k: v for k, v in config["pretrain"].items() if k not in cnn_only},
+        "length": {key: config["cnn"][key] for key in ("max_length", "length_quantile")},
         "seed": config["seed"],
         "deterministic": config["deterministic"],
     }
@@ -262,7 +294,9 @@ STAGE_SETTINGS = {
     "explore_gate": explore_gate_settings,
     "split": split_settings,
     "baselines": baselines_settings,
+    "pretrain": pretrain_settings,
     "cnn": cnn_settings,
+    "cnn_scratch": cnn_scratch_settings,
     "evaluate": evaluate_settings,
     "interpret": interpret_settings,
     "report": report_settings,

@@ -177,7 +177,8 @@ def dataset_problems(dataset: dict[str, Any]) -> list[Problem]:
     if repeated:
         problems.append((("sources",), f"needs unique source names, repeated: {repeated}"))
     for index, source in enumerate(dataset["sources"]):
-        if dataset["labels"]["from"] == "source" and "label" not in source:
+        labeled = source["role"] == "labeled"
+        if labeled and dataset["labels"]["from"] == "source" and "label" not in source:
             problems.append(
                 (("sources", index, "label"), "is required because labels.from is 'source'")
             )
@@ -185,6 +186,8 @@ def dataset_problems(dataset: dict[str, Any]) -> list[Problem]:
             problems.append((("sources", index, "columns"), "is required when header is false"))
         if "member" in source:
             problems += _member_problems(index, source["member"])
+    if not any(source["role"] == "labeled" for source in dataset["sources"]):
+        problems.append((("sources",), "needs at least one source with role 'labeled'"))
     if dataset["labels"]["from"] == "header":
         problems += _regex_problems(dataset["labels"]["regex"])
     return problems

@@ -42,7 +42,9 @@ PARTITION_COLUMNS = ("id", "sequence", "label")
 ROLE_BASELINE = "baseline"  # a tuned traditional family
 ROLE_CONTROL = "control"  # majority class, shuffled labels, trivial-feature shortcut
 ROLE_CNN = "cnn"
-ROLES = (ROLE_BASELINE, ROLE_CONTROL, ROLE_CNN)
+# With pre-training (Tip 5): the CNN search without the trunk, what pre-training is judged by
+ROLE_SCRATCH = "cnn_scratch"
+ROLES = (ROLE_BASELINE, ROLE_CONTROL, ROLE_CNN, ROLE_SCRATCH)
 # Tuned families from the easiest to the hardest to read (coefficients first): Tip 8
 # weighs the first of them that ran against the best model (evaluate, report).
 INTERPRETABILITY = (

@@ -11,7 +11,7 @@ import logging
 import re
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from deeprules.contracts import IUPAC_ALPHABETS
 from deeprules.io import InputError, read_json, sequence_hash, sha256_of, write_json, write_tsv
 from deeprules.rule import Job
 from deeprules.textfiles import GZIP_ERRORS, locate_unreadable, open_text, refuse_binary, text_lines
+from deeprules.unlabeled import keep_unlabeled, unlabeled_summary
 
 log = logging.getLogger("deeprules.curate")
 
@@ -30,6 +31,8 @@ LEDGER_COLUMNS = ["id", "sequence_sha256", "reason", "detail"]
 # class (unless labels.names renames it). Compared in lower case.
 MISSING_LABELS = {"", "na", "n/a", "nan", "-nan", "none", "null", "<na>", "#n/a"}
 NO_LABEL = "no label could be read for this record"
+LABELED, UNLABELED = "labeled", "unlabeled"  # a source's role (dataset.schema.yaml)
+NO_LABELS = {"from": UNLABELED}  # how an unlabeled source's records are read: no label
 
 
 @dataclass
@@ -216,9 +219,14 @@ def side_table_labels(labels: dict[str, Any]) -> dict[str, str]:
     )
 
 
-def read_records(provenance: dict[str, Any], dataset: dict[str, Any]) -> Iterator[Record]:
-    """All records of all sources, in source order, labels as written in the files."""
-    labels = dataset["labels"]
+def read_records(
+    provenance: dict[str, Any], dataset: dict[str, Any], role: str = LABELED
+) -> Iterator[Record]:
+    """All records of the sources with `role`, in source order, labels as written in the
+    files. Unlabeled sources (pre-training only) are read without labels or metadata
+    columns: their files need neither."""
+    labels = dataset["labels"] if role == LABELED else NO_LABELS
+    columns = dataset["metadata"]["columns"] if role == LABELED else []
     side = None
     if labels["from"] == "table":
         verify_unchanged(Path(labels["table"]), provenance.get("label_table"))
@@ -226,12 +234,14 @@ def read_records(provenance: dict[str, Any], dataset: dict[str, Any]) -> Iterato
     by_name = {s["name"]: s for s in dataset["sources"]}
     for entry in provenance["sources"]:
         source, path = by_name[entry["name"]], Path(entry["path"])
+        if source["role"] != role:
+            continue
         verify_unchanged(path, entry)
         fmt = file_format(path, source)
         if fmt == "fasta":
             records = fasta_records(path, source, labels)
         else:
-            records = table_records(path, fmt, source, labels, dataset["metadata"]["columns"])
+            records = table_records(path, fmt, source, labels, columns)
         refuse_binary(path)
         for record in records:
             if side is not None:
@@ -289,8 +299,18 @@ def invalid_reason(
 
 
 def run(job: Job) -> None:
-    """Rule curate: provenance in; sequences, dropped (the ledger) and summary out."""
-    table, ledger, summary = curate(job.inputs["provenance"], job.dataset, job.settings["curate"])
+    """Rule curate: provenance in; sequences, dropped (the ledger) and summary out; the
+    unlabeled sources' sequences (pre-training only, Tip 5) and their ledger apart, so
+    the labelled set is exactly what it would be without them."""
+    settings = job.settings["curate"]
+    table, ledger, summary = curate(job.inputs["provenance"], job.dataset, settings)
+    unlabeled, unlabeled_ledger, unlabeled_facts = curate_unlabeled(
+        job.inputs["provenance"], job.dataset, settings, set(table["id"])
+    )
+    if any(source["role"] == UNLABELED for source in job.dataset["sources"]):
+        summary["unlabeled"] = unlabeled_facts
+    write_tsv(job.outputs["unlabeled"], unlabeled)
+    write_tsv(job.outputs["unlabeled_dropped"], unlabeled_ledger)
     write_outputs(
         table,
         ledger,
@@ -299,6 +319,26 @@ def run(job: Job) -> None:
         job.outputs["dropped"],
         job.outputs["summary"],
     )
+
+
+def curate_unlabeled(
+    provenance_path: Path,
+    dataset: dict[str, Any],
+    curate_config: dict[str, Any],
+    labelled_ids: set[str],
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """The unlabeled sources' records under the labelled set's alphabet checks (table of
+    id, sequence, source; ledger; summary), see `deeprules.unlabeled`."""
+    ledger = Ledger()
+    records = read_records(read_json(provenance_path), dataset, UNLABELED)
+    table, read = keep_unlabeled(
+        (replace(r, sequence=normalise(r.sequence)) for r in records),
+        IUPAC_ALPHABETS[dataset["sequence_type"]],
+        curate_config["on_invalid"],
+        labelled_ids,
+        ledger,
+    )
+    return table, ledger.table(), unlabeled_summary(read, table, ledger.table())
 
 
 def curate(

@@ -183,6 +183,7 @@ def fetch_dataset(
         _refuse_unpinned(source, dataset)
         log.info("fetching source '%s' (%s)", source["name"], source["kind"])
         record = fetch_source(source, outdir / source["name"], downloader, endpoints)
+        record["role"] = source["role"]  # unlabeled: pre-training only (curate keeps it apart)
         records.append(record)
         log.info("  %s  %s  %d bytes", record["sha256"], record["path"], record["size"])
     summary = {

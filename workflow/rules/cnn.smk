@@ -5,6 +5,8 @@
 
 rule cnn:
     input:
+        # with pre-training (Tip 5): the trunk, which the search may freeze or fine-tune
+        unpack(pretrain_inputs),
         train="results/{dataset}/split/train.tsv",
         tune="results/{dataset}/split/tune.tsv",
         split_report="results/{dataset}/split/split_report.json",
@@ -37,5 +39,35 @@ rule cnn:
         gpu=cnn_gpus,
     params:
         settings=stage_settings("cnn"),
+    script:
+        "../scripts/cnn.py"
+
+
+# With pre-training only: the same search without the trunk, so evaluate can compare
+# the CNN with what it would have been without pre-training (Tip 5), paired on test.
+
+
+rule cnn_scratch:
+    input:
+        train="results/{dataset}/split/train.tsv",
+        tune="results/{dataset}/split/tune.tsv",
+        split_report="results/{dataset}/split/split_report.json",
+        gate=ancient("results/{dataset}/explore/gate.json"),
+    output:
+        model="results/{dataset}/cnn_scratch/model.keras",
+        hyperparameters="results/{dataset}/cnn_scratch/best_hyperparameters.json",
+        predictions="results/{dataset}/cnn_scratch/predictions.tsv",
+        trials="results/{dataset}/cnn_scratch/trials.tsv",
+        curves="results/{dataset}/cnn_scratch/training_curves.png",
+        summary="results/{dataset}/cnn_scratch/summary.json",
+    log:
+        "results/{dataset}/logs/cnn_scratch.log",
+    conda:
+        "../../envs/tensorflow-gpu.yaml"
+    threads: cnn_threads
+    resources:
+        gpu=cnn_gpus,
+    params:
+        settings=stage_settings("cnn_scratch"),
     script:
         "../scripts/cnn.py"

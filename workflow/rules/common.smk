@@ -8,6 +8,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 from deeprules.config import (
     STAGE_SETTINGS,
     config_layers,
+    has_pretraining,
     load_datasets,
     validate_run_config,
 )
@@ -70,6 +71,54 @@ def local_files(wildcards):
     if dataset["labels"]["from"] == "table":
         files.append(dataset["labels"]["table"])
     return files
+
+
+# Datasets with an unlabeled source (Tip 5): only they get the pretrain rule, a CNN
+# search with the pre-trained trunk as an option, and the from-scratch CNN beside it.
+PRETRAINING = sorted(
+    name for name, dataset in DATASETS.items() if has_pretraining(dataset)
+)
+
+
+def unlabeled_input(wildcards):
+    """curate/unlabeled.tsv for a dataset with pre-training (the split lists its
+    homologues of tune and test); nothing for the others, whose split stays as it was.
+    """
+    if wildcards.dataset not in PRETRAINING:
+        return {}
+    return {"unlabeled": f"results/{wildcards.dataset}/curate/unlabeled.tsv"}
+
+
+def pretrain_inputs(wildcards):
+    """The pre-trained trunk and its summary, for the CNN search of a dataset with
+    pre-training (the trunk then is a tuned option); nothing for the others."""
+    if wildcards.dataset not in PRETRAINING:
+        return {}
+    folder = f"results/{wildcards.dataset}/pretrain"
+    return {
+        "trunk": f"{folder}/trunk.keras",
+        "pretrain_summary": f"{folder}/summary.json",
+    }
+
+
+def scratch_cnn_inputs(wildcards):
+    """The from-scratch CNN (the search without the trunk), which evaluate compares with
+    the CNN that could use it; nothing for a dataset without pre-training."""
+    if wildcards.dataset not in PRETRAINING:
+        return {}
+    folder = f"results/{wildcards.dataset}/cnn_scratch"
+    return {
+        "scratch_model": f"{folder}/model.keras",
+        "scratch_summary": f"{folder}/summary.json",
+        "scratch_predictions": f"{folder}/predictions.tsv",
+    }
+
+
+def pretrain_summary_input(wildcards):
+    """pretrain/summary.json for the report of a dataset with pre-training."""
+    if wildcards.dataset not in PRETRAINING:
+        return {}
+    return {"pretrain": f"results/{wildcards.dataset}/pretrain/summary.json"}
 
 
 def cnn_gpus(wildcards):

@@ -9,6 +9,9 @@ rule curate:
             caption="../report/dropped.rst",
         ),
         summary="results/{dataset}/curate/summary.json",
+        # sources with role: unlabeled (pre-training only, Tip 5); header-only without
+        unlabeled="results/{dataset}/curate/unlabeled.tsv",
+        unlabeled_dropped="results/{dataset}/curate/unlabeled_dropped.tsv",
     log:
         "results/{dataset}/logs/curate.log",
     conda:

@@ -10,6 +10,8 @@
 
 rule evaluate:
     input:
+        # with pre-training (Tip 5): the from-scratch CNN, compared with the CNN
+        unpack(scratch_cnn_inputs),
         test="results/{dataset}/split/test.tsv",
         train="results/{dataset}/split/train.tsv",
         split_report="results/{dataset}/split/split_report.json",

@@ -5,6 +5,7 @@
 
 rule report:
     input:
+        unpack(pretrain_summary_input),
         fetch="results/{dataset}/fetch/provenance.json",
         curate="results/{dataset}/curate/summary.json",
         explore="results/{dataset}/explore/checks.json",

@@ -1,9 +1,13 @@
 # Split: train / tune / test with no cross-partition pair at or above the identity
 # threshold (Tip 7), checked by an independent search. Only evaluate may list test.tsv.
+# For a dataset with pre-training the split also lists the unlabeled sequences that are
+# homologues of tune or test (pretrain_excluded.tsv): it is the stage that reads every
+# partition before the test set is locked, so the pretrain rule never needs test.tsv.
 
 
 rule split:
     input:
+        unpack(unlabeled_input),
         sequences="results/{dataset}/curate/sequences.tsv",
     output:
         train="results/{dataset}/split/train.tsv",
@@ -16,6 +20,7 @@ rule split:
             caption="../report/split_dropped.rst",
         ),
         report="results/{dataset}/split/split_report.json",
+        pretrain_excluded="results/{dataset}/split/pretrain_excluded.tsv",
         figure=report(
             "results/{dataset}/split/identity.png",
             category="Split",

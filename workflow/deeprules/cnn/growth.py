@@ -51,7 +51,7 @@ from typing import Any
 
 import numpy as np
 
-from deeprules.cnn.model import receptive_field
+from deeprules.cnn.model import receptive_field, uses_trunk
 from deeprules.cnn.tuning import OBJECTIVE, PROJECT, best_trial, read_trials
 from deeprules.io import read_json, write_json
 
@@ -231,6 +231,8 @@ def evidence(
             if moved
             else []
         )
+    elif uses_trunk(best["hyperparameters"]["values"]):
+        reasons = []  # its convolutions are the pre-trained trunk's, not the space's
     else:
         reasons = _at_the_edge(space, best, growth) + _too_narrow(spec, plan, space, best)
     epochs, reason = _longer(best, plan, growth)

@@ -27,7 +27,7 @@ import tensorflow as tf
 from deeprules import encoding
 from deeprules.cnn.streaming import input_plan
 from deeprules.contracts import read_classes, read_partition
-from deeprules.io import InputError, sha256_of, write_json
+from deeprules.io import InputError, read_json, sha256_of, write_json
 from deeprules.rule import Job
 
 log = logging.getLogger("deeprules.cnn")
@@ -84,6 +84,23 @@ def prepare_spec(job: Job) -> dict[str, Any]:
             "train": sha256_of(job.inputs["train"]),
             "tune": sha256_of(job.inputs["tune"]),
         },
+        "model": job.settings["model"],  # cnn, or cnn_scratch beside a pre-trained search
+        "trunk": _trunk(job),
+    }
+
+
+def _trunk(job: Job) -> dict[str, Any] | None:
+    """The pre-trained trunk the search may start from (Tip 5), or None: its file, the
+    CNN hyperparameters it fixes (its convolutions, no pooling) and what the search may
+    do with it (cnn_settings passes `pretrain` only to a dataset with pre-training)."""
+    if "trunk" not in job.inputs:
+        return None
+    architecture = read_json(job.inputs["pretrain_summary"])["architecture"]
+    return {
+        "path": str(job.inputs["trunk"]),
+        "sha256": sha256_of(job.inputs["trunk"]),
+        "values": {**architecture, "pool_size": 1},
+        **job.settings["pretrain"],
     }
 
 

@@ -47,6 +47,9 @@ class PaddingMask(keras.layers.Layer):
         return {**super().get_config(), "stride": self.stride}
 
 
+NO_TRUNK, FROZEN, FINETUNE = "none", "frozen", "finetune"  # values of `pretrained`
+
+
 def _choice(hp: kt.HyperParameters, name: str, values: list) -> Any:
     return hp.Choice(name, values) if len(values) > 1 else hp.Fixed(name, values[0])
 
@@ -58,11 +61,14 @@ def _range(hp: kt.HyperParameters, name: str, bounds: list[float], log_scale: bo
     return hp.Float(name, low, high, sampling="log" if log_scale else "linear")
 
 
-def sample_hyperparameters(hp: kt.HyperParameters, space: dict[str, Any]) -> dict[str, Any]:
+def sample_hyperparameters(
+    hp: kt.HyperParameters, space: dict[str, Any], trunk: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Declare every searched setting on `hp` (in a fixed order: the tuners' draws follow
     it) and return this trial's values. `batch_size` is declared here so every tuner
-    samples it; the hypermodel's fit uses it."""
-    return {  # evaluated top to bottom: the declaration order
+    samples it; the hypermodel's fit uses it. With a pre-trained `trunk` (Tip 5), what to
+    do with it is one more choice, declared last so the other draws keep their order."""
+    values = {  # evaluated top to bottom: the declaration order
         "conv_blocks": _choice(hp, "conv_blocks", space["conv_blocks"]),
         "filters": _choice(hp, "filters", space["filters"]),
         "kernel_size": _choice(hp, "kernel_size", space["kernel_size"]),
@@ -77,6 +83,27 @@ def sample_hyperparameters(hp: kt.HyperParameters, space: dict[str, Any]) -> dic
         "batch_size": _choice(hp, "batch_size", space["batch_size"]),
         "lr_schedule": _choice(hp, "lr_schedule", space["lr_schedule"]),
     }
+    if trunk is not None:
+        values["pretrained"] = _choice(hp, "pretrained", trunk["choices"])
+    return values
+
+
+def uses_trunk(values: dict[str, Any]) -> bool:
+    """The trial starts from the pre-trained trunk (frozen or fine-tuned)."""
+    return values.get("pretrained", NO_TRUNK) != NO_TRUNK  # absent without a trunk
+
+
+def effective_values(values: dict[str, Any], trunk: dict[str, Any] | None) -> dict[str, Any]:
+    """The hyperparameters the network really has: a pre-trained one has the trunk's
+    convolutions (and no pooling, as the trunk was trained), whatever was sampled for
+    them, and a fine-tuned one trains at the lower learning rate."""
+    if trunk is None or not uses_trunk(values):
+        return values
+    effective = {**values, **trunk["values"]}
+    if values["pretrained"] == FINETUNE:
+        factor = trunk["finetune_learning_rate_factor"]
+        effective["learning_rate"] = values["learning_rate"] * factor
+    return effective
 
 
 def build_model(
@@ -86,6 +113,7 @@ def build_model(
     classes: int,
     space: dict[str, Any],
     mask_padding: bool = True,
+    trunk: dict[str, Any] | None = None,
 ) -> keras.Model:
     """A compiled Conv1D network whose shape and training settings come from `hp`.
 
@@ -94,8 +122,11 @@ def build_model(
     optional dense layer -> sigmoid (two classes) or softmax. Global max pooling
     makes the score depend on whether a motif occurs, not where.
     """
-    values = sample_hyperparameters(hp, space)
+    sampled = sample_hyperparameters(hp, space, trunk)
+    values = effective_values(sampled, trunk)
     model = _network(values, length, alphabet_size, classes, mask_padding)
+    if trunk is not None and uses_trunk(sampled):
+        transfer(model, trunk["path"], values["conv_blocks"], sampled["pretrained"] == FINETUNE)
     two_classes = classes == 2
     model.compile(
         optimizer=_optimizer(values["optimizer"], values["learning_rate"]),
@@ -152,6 +183,17 @@ def _network(
         name="probability",
     )(x)
     return keras.Model(sequence, output, name="deeprules_cnn")
+
+
+def transfer(model: keras.Model, trunk_path: str, blocks: int, trainable: bool) -> None:
+    """Copy the pre-trained trunk's conv1..conv<blocks> weights (deeprules.pretrain builds
+    them layer for layer as `_network` does) into `model`, frozen unless `trainable`.
+    Before compiling: Keras reads `trainable` when it compiles."""
+    trunk = keras.saving.load_model(trunk_path, compile=False)
+    for block in range(1, blocks + 1):
+        layer = model.get_layer(f"conv{block}")
+        layer.set_weights(trunk.get_layer(f"conv{block}").get_weights())
+        layer.trainable = trainable
 
 
 def _optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:

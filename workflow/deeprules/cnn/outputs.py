@@ -24,11 +24,11 @@ from deeprules import encoding
 from deeprules.cnn.data import Partition, load_partitions, spec_classes
 from deeprules.cnn.growth import read_rounds, round_spec
 from deeprules.cnn.job import device_description
-from deeprules.cnn.model import receptive_field
+from deeprules.cnn.model import effective_values, receptive_field
 from deeprules.cnn.predict import partition_probabilities
 from deeprules.cnn.training import OBJECTIVE
 from deeprules.cnn.tuning import best_trial, chain_start, read_trials, refit
-from deeprules.contracts import ROLE_CNN, prediction_frame, write_predictions
+from deeprules.contracts import ROLE_CNN, ROLE_SCRATCH, prediction_frame, write_predictions
 from deeprules.figures import save_figure
 from deeprules.io import write_json, write_tsv
 
@@ -39,11 +39,14 @@ def write_outputs(spec: dict[str, Any], search_seconds: float, resumed: bool) ->
     """Choose the best trial, refit it and write every output of the rule."""
     outputs = {key: Path(value) for key, value in spec["outputs"].items()}
     trials = read_trials(spec["tuner_dir"])
-    table = trials_table(trials, spec["length"])
+    table = trials_table(trials, spec["length"], spec["trunk"])
     chosen = best_trial(trials)
     rounds = read_rounds(spec)
+    sampled = chosen["hyperparameters"]["values"]
     values = {
-        k: v for k, v in chosen["hyperparameters"]["values"].items() if not k.startswith("tuner/")
+        k: v
+        for k, v in effective_values(sampled, spec["trunk"]).items()
+        if not k.startswith("tuner/")
     }
     log.info(
         "best trial %s (tune AUC %.4f): %s; refitting", chosen["trial_id"], chosen["score"], values
@@ -67,18 +70,24 @@ def write_outputs(spec: dict[str, Any], search_seconds: float, resumed: bool) ->
     write_tsv(outputs["trials"], table)
     plot_training_curves(trials, final, outputs["curves"])
     run = {"search_seconds": search_seconds, "resumed": resumed, "rounds": rounds}
-    write_json(outputs["summary"], summary(spec, trials, chosen, values, final, train, tune, run))
+    card = summary(spec, trials, chosen, values, final, train, tune, run)
+    if spec["trunk"] is not None:  # only then: other datasets' summaries stay as they were
+        card["pretrained"] = pretrained_summary(spec["trunk"], trials, values)
+    write_json(outputs["summary"], card)
     log.info(
         "final model: train AUROC %.4f, tune AUROC %.4f", final["train_auroc"], final["tune_auroc"]
     )
 
 
-def trials_table(trials: list[dict[str, Any]], length: int) -> pd.DataFrame:
-    """One row per trial: round, hyperparameters, receptive field (positions one feature
-    sees), best epoch, tune/train score, seconds, runs."""
+def trials_table(
+    trials: list[dict[str, Any]], length: int, trunk: dict[str, Any] | None = None
+) -> pd.DataFrame:
+    """One row per trial: round, hyperparameters (those the network had: a pre-trained
+    one has the trunk's convolutions), receptive field (positions one feature sees),
+    best epoch, tune/train score, seconds, runs."""
     rows = []
     for trial in trials:
-        values = trial["hyperparameters"]["values"]
+        values = effective_values(trial["hyperparameters"]["values"], trunk)
         continues = values.get("tuner/trial_id")
         finished = [run for run in trial["runs"] if run["finished"]]
         last = finished[-1] if finished else {}
@@ -121,8 +130,8 @@ def predictions_frames(
         prediction_frame(
             part.ids,
             name,
-            "cnn",
-            ROLE_CNN,
+            spec["model"],
+            ROLE_CNN if spec["model"] == "cnn" else ROLE_SCRATCH,
             part.labels,
             partition_probabilities(model, part, table, batch=256),
             classes,
@@ -153,6 +162,28 @@ def plot_training_curves(trials: list[dict[str, Any]], final: dict[str, Any], pa
     save_figure(figure, path, tight=False)  # constrained layout already fits the panels
 
 
+def pretrained_summary(
+    trunk: dict[str, Any], trials: list[dict[str, Any]], values: dict[str, Any]
+) -> dict[str, Any]:
+    """What the search did with the pre-trained trunk (Tip 5): how many trials tried each
+    choice, the best tune AUC of each, and what the chosen model uses."""
+    choices: dict[str, dict[str, Any]] = {}
+    for trial in trials:
+        choice = trial["hyperparameters"]["values"]["pretrained"]
+        entry = choices.setdefault(choice, {"trials": 0, "best_tune_auc": None})
+        entry["trials"] += 1
+        if trial["status"] == "COMPLETED" and trial.get("score") is not None:
+            entry["best_tune_auc"] = max(entry["best_tune_auc"] or 0.0, trial["score"])
+    return {
+        "choice": values["pretrained"],
+        "choices": trunk["choices"],
+        "trials_per_choice": choices,
+        "trunk_sha256": trunk["sha256"],
+        "trunk_architecture": trunk["values"],
+        "finetune_learning_rate_factor": trunk["finetune_learning_rate_factor"],
+    }
+
+
 def save_model(model: keras.Model, path: Path) -> None:
     """model.keras written beside its final name, then renamed (Keras needs the suffix)."""
     temporary = path.with_name(f".{path.stem}.partial.keras")
@@ -176,7 +207,7 @@ def summary(
     `rounds` of the search (`deeprules.cnn.growth`)."""
     return {
         "dataset": spec["dataset"],
-        "model": "cnn",
+        "model": spec["model"],
         **spec_classes(spec).to_json(),
         "encoding": _encoding(spec, train, tune),
         "input_pipeline": _input_pipeline(spec["input"]),

@@ -29,7 +29,7 @@ import keras_tuner as kt
 from deeprules import encoding
 from deeprules.cnn.data import Partition, input_pipeline, load_partitions, spec_classes
 from deeprules.cnn.job import device_description
-from deeprules.cnn.model import build_model
+from deeprules.cnn.model import build_model, effective_values
 from deeprules.cnn.predict import partition_auroc
 from deeprules.cnn.training import OBJECTIVE, training_callbacks
 from deeprules.io import read_json, write_json
@@ -76,6 +76,7 @@ class CNNHyperModel(kt.HyperModel):
             classes=len(self.spec["classes"]),
             space=self.spec["cnn"]["search_space"],
             mask_padding=self.spec["cnn"]["mask_padding"],
+            trunk=self.spec["trunk"],
         )
 
     def fit(
@@ -89,7 +90,8 @@ class CNNHyperModel(kt.HyperModel):
     ) -> keras.callbacks.History:
         batch = hp.get("batch_size")
         cnn = self.spec["cnn"]
-        own = training_callbacks(hp.values, cnn["min_epochs"], cnn["patience"], cnn["max_epochs"])
+        values = effective_values(hp.values, self.spec["trunk"])  # a fine-tuned trunk's rate
+        own = training_callbacks(values, cnn["min_epochs"], cnn["patience"], cnn["max_epochs"])
         started = time.perf_counter()
         history = model.fit(
             input_pipeline(
@@ -266,7 +268,10 @@ def fingerprint(spec: dict[str, Any]) -> dict[str, Any]:
     # Nor does the input path (in memory or streamed): both give the same batches.
     where_it_runs = ("threads", "gpus", "worker_launcher", "oracle_host", "in_memory_max_mb")
     cnn = {key: value for key, value in spec["cnn"].items() if key not in where_it_runs}
-    return {**{key: spec[key] for key in keep}, "cnn": cnn, "data_sha256": spec["data_sha256"]}
+    stamp = {**{key: spec[key] for key in keep}, "cnn": cnn, "data_sha256": spec["data_sha256"]}
+    if spec["trunk"] is not None:  # only then: searches without a trunk keep their stamp
+        stamp["trunk"] = {key: value for key, value in spec["trunk"].items() if key != "path"}
+    return stamp
 
 
 def reuse_or_reset(spec: dict[str, Any]) -> bool:

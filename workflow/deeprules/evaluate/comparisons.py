@@ -13,7 +13,13 @@ from typing import Any
 
 import numpy as np
 
-from deeprules.contracts import INTERPRETABILITY, ROLE_BASELINE, ROLE_CNN, ROLE_CONTROL
+from deeprules.contracts import (
+    INTERPRETABILITY,
+    ROLE_BASELINE,
+    ROLE_CNN,
+    ROLE_CONTROL,
+    ROLE_SCRATCH,
+)
 from deeprules.evaluate.bootstrap import interval
 from deeprules.evaluate.panel import METRIC_NAMES, oriented
 
@@ -42,7 +48,12 @@ COMPARISON_COLUMNS = [
 ]
 
 
+PRETRAINING_WHY = "the same CNN search without the pre-trained trunk (Tip 5)"
+
+
 def display_name(model: str, role: str) -> str:
+    if role == ROLE_SCRATCH:
+        return "the from-scratch CNN"
     return "the CNN" if role == ROLE_CNN else model.replace("_", " ")
 
 
@@ -129,8 +140,9 @@ def comparisons(
     distributions: dict[str, dict[str, np.ndarray]],
     level: float,
 ) -> list[dict[str, Any]]:
-    """The CNN (else the best baseline) against the best baseline and against every control,
-    then the best model on test against the most interpretable tuned family."""
+    """The CNN (else the best baseline) against the best baseline, the from-scratch CNN
+    when the run pre-trained (what pre-training changed, Tip 5) and every control; then
+    the best model on test against the most interpretable tuned family (Tip 8)."""
     cnn = [m for m, role in roles.items() if role == ROLE_CNN]
     candidate = cnn[0] if cnn else best_baseline
     if candidate is None:
@@ -138,6 +150,7 @@ def comparisons(
     pairs = []
     if best_baseline and best_baseline != candidate:
         pairs.append((candidate, best_baseline, WHY_BEST_BASELINE))
+    pairs += [(candidate, m, PRETRAINING_WHY) for m, role in roles.items() if role == ROLE_SCRATCH]
     pairs += [(candidate, m, WHY_CONTROL) for m, role in roles.items() if role == ROLE_CONTROL]
     tradeoff = interpretability_pair(roles, metric, points)
     if tradeoff and not any({a, b} == set(tradeoff) for a, b, _ in pairs):
@@ -160,7 +173,8 @@ def interpretability_pair(
     tuned = [
         m
         for m, role in roles.items()
-        if role in (ROLE_BASELINE, ROLE_CNN) and not np.isnan(points[m].get(metric, np.nan))
+        if role in (ROLE_BASELINE, ROLE_CNN, ROLE_SCRATCH)
+        and not np.isnan(points[m].get(metric, np.nan))
     ]
     readable = [m for m in INTERPRETABILITY if m in tuned]
     if not readable:

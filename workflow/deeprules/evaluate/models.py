@@ -88,8 +88,11 @@ def baseline_models(summary_path: Path, model_files: Iterable[Path]) -> list[Fin
     return models
 
 
-def cnn_model(model_path: Path, summary_path: Path) -> FinalModel:
-    """The tuned CNN, scored by deeprules.cnn.predict_proba (class order from cnn/summary.json)."""
+def cnn_model(
+    model_path: Path, summary_path: Path, name: str = "cnn", role: str = ROLE_CNN
+) -> FinalModel:
+    """The tuned CNN, scored by deeprules.cnn.predict_proba (class order from cnn/summary.json);
+    with pre-training also the from-scratch one (`name` cnn_scratch, role cnn_scratch)."""
     summary = read_json(summary_path)
     classes = [str(c) for c in summary["classes"]]
 
@@ -98,7 +101,7 @@ def cnn_model(model_path: Path, summary_path: Path) -> FinalModel:
 
         return pd.DataFrame(predict_proba(model_path, sequences, summary), columns=classes)
 
-    return FinalModel("cnn", ROLE_CNN, model_path, probabilities, scoring=summary)
+    return FinalModel(name, role, model_path, probabilities, scoring=summary)
 
 
 def read_stage_predictions(paths: Iterable[Path], classes: Classes) -> pd.DataFrame:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from deeprules.contracts import Classes, read_classes, read_partition
+from deeprules.contracts import ROLE_SCRATCH, Classes, read_classes, read_partition
 from deeprules.evaluate.access import record_test_access
 from deeprules.evaluate.bootstrap import TestScores, score_with_intervals
 from deeprules.evaluate.comparisons import comparisons
@@ -46,6 +46,15 @@ def run(job: Job) -> dict[str, Any]:
         *baseline_models(job.inputs["baselines_summary"], job.inputs["baseline_models"]),
         cnn_model(job.inputs["cnn_model"], job.inputs["cnn_summary"]),
     ]
+    if "scratch_model" in job.inputs:  # a dataset with pre-training (Tip 5)
+        models.append(
+            cnn_model(
+                job.inputs["scratch_model"],
+                job.inputs["scratch_summary"],
+                "cnn_scratch",
+                ROLE_SCRATCH,
+            )
+        )
     return evaluate_test_partition(job, models)
 
 
@@ -62,9 +71,10 @@ def evaluate_test_partition(
         raise InputError(f"model names must be unique and at least one model given, got {names}")
     settings, seed = job.settings["evaluate"], job.settings["seed"]
     classes = read_classes(job.inputs["split_report"])
-    stage_predictions = read_stage_predictions(
-        [job.inputs["baselines_predictions"], job.inputs["cnn_predictions"]], classes
-    )
+    prediction_files = [job.inputs["baselines_predictions"], job.inputs["cnn_predictions"]]
+    if "scratch_predictions" in job.inputs:
+        prediction_files.append(job.inputs["scratch_predictions"])
+    stage_predictions = read_stage_predictions(prediction_files, classes)
     check_roles(models, stage_predictions)
     roles = {m.name: m.role for m in models}
     decisions = decide_on_tune(stage_predictions, roles, classes, settings)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from deeprules.contracts import ROLE_BASELINE, ROLE_CNN, ROLE_CONTROL
+from deeprules.contracts import ROLE_BASELINE, ROLE_CNN, ROLE_CONTROL, ROLE_SCRATCH
 from deeprules.figures import save_figure
 
 # The trivial-feature control, as deeprules.baselines.controls names it.
@@ -42,6 +42,7 @@ MUTED_STYLES = {
     ROLE_BASELINE: Style("#8c8c8c", "-", 1.0, False, "other tuned baseline"),
     ROLE_CONTROL: Style("#b5b5b5", ":", 1.3, False, "other control"),
     ROLE_CNN: Style("#8c8c8c", "-", 1.0, False, "other CNN"),
+    ROLE_SCRATCH: Style("#E69F00", "--", 1.6, False, "CNN without pre-training"),
 }
 
 

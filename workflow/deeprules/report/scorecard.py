@@ -33,7 +33,8 @@ VERDICTS = {
         v.NOT_ASSESSED,
     ),
     9: (v.NO_FAILURE_DOMAIN, v.FAILURE_DOMAINS_FOUND, v.NOT_ASSESSED),
-    **{tip: GENERIC for tip in (3, 4, 5, 6, 7, 10)},
+    5: (*GENERIC, *v.PRETRAINING_OUTCOMES.values()),
+    **{tip: GENERIC for tip in (3, 4, 6, 7, 10)},
 }
 # Test median length this far (relative) from train's is worth a reviewer's attention.
 LENGTH_SHIFT = 0.25
@@ -217,6 +218,7 @@ def tip4(stages: Stages, dataset: dict[str, Any]) -> dict[str, Any]:
 
 
 def tip5(stages: Stages, dataset: dict[str, Any]) -> dict[str, Any]:
+    """The representation, and what pre-training changed (transfer learning) if configured."""
     cnn = stages.get("cnn")
     if not cnn:
         return _tip(5, NOT_DONE, "CNN did not run", "")
@@ -228,13 +230,19 @@ def tip5(stages: Stages, dataset: dict[str, Any]) -> dict[str, Any]:
         if plan.get("streamed")
         else ""
     )
+    verdict, answer, pretraining = v.pretraining_verdict(stages)
+    action = "one-hot sequences into a convolutional network"
+    if pretraining["pretraining"]:
+        action += ", its convolutions pre-trained on unlabeled sequences (masked residues)"
     return _tip(
         5,
         DONE,
-        "one-hot sequences into a convolutional network",
+        action,
         f"one-hot {enc['sequence_type']}, length {enc['length']} "
         f"({enc['length_source']}), padding {enc['padding']}{streamed}",
-        numbers={"encoding": enc["sequence_type"], "length": enc["length"]},
+        verdict=verdict,
+        answer=answer,
+        numbers={"encoding": enc["sequence_type"], "length": enc["length"], **pretraining},
     )
 
 

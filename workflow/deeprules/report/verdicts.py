@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from deeprules.contracts import INTERPRETABILITY, ROLE_BASELINE, ROLE_CNN
+from deeprules.contracts import INTERPRETABILITY, ROLE_BASELINE, ROLE_CNN, ROLE_SCRATCH
 from deeprules.report.facts import metric, metric_name
 
 Stages = dict[str, Any]
@@ -39,6 +39,15 @@ INTERPRETABLE_IS_BEST = "interpretable_model_is_best"
 INTERPRETABLE_SUFFICES = "interpretable_model_suffices"
 ACCURACY_NEEDS_COMPLEX_MODEL = "accuracy_needs_complex_model"
 NO_FAILURE_DOMAIN, FAILURE_DOMAINS_FOUND = "no_failure_domain", "failure_domains_found"
+# Tip 5 with pre-training: the CNN against the same search without the trunk, on test.
+PRETRAINING_HELPED, PRETRAINING_HURT = "pretraining_helped", "pretraining_hurt"
+PRETRAINING_NO_DIFFERENCE = "pretraining_no_difference"
+PRETRAINING_OUTCOMES = {
+    "better": PRETRAINING_HELPED,
+    "worse": PRETRAINING_HURT,
+    "no_difference": PRETRAINING_NO_DIFFERENCE,
+}
+NO_PRETRAINING = "No pre-training configured (the dataset file declares no unlabeled source)."
 
 
 def samples_per_class(stages: Stages) -> dict[str, int]:
@@ -180,7 +189,8 @@ def interpretability_tradeoff(stages: Stages) -> tuple[str, str, dict[str, Any]]
     candidates = {
         m: _test_value(ev, m)
         for m, info in ev["models"].items()
-        if info["role"] in (ROLE_BASELINE, ROLE_CNN) and _test_value(ev, m) is not None
+        if info["role"] in (ROLE_BASELINE, ROLE_CNN, ROLE_SCRATCH)
+        and _test_value(ev, m) is not None
     }
     readable = [m for m in INTERPRETABILITY if m in candidates and m in interp["baselines"]]
     if not readable:
@@ -257,7 +267,11 @@ def worst_failure_domains(ev: dict[str, Any], shown: int = 3) -> list[dict[str, 
     control failing somewhere says little), each with group, size, metric and drop."""
     roles = {m: info["role"] for m, info in ev["models"].items()}
     flags = sorted(
-        (f for f in ev["failure_flags"] if roles.get(f["model"]) in (ROLE_BASELINE, ROLE_CNN)),
+        (
+            f
+            for f in ev["failure_flags"]
+            if roles.get(f["model"]) in (ROLE_BASELINE, ROLE_CNN, ROLE_SCRATCH)
+        ),
         key=lambda f: -f["drop"],
     )
     keys = (
@@ -280,3 +294,45 @@ def failure_text(flag: dict[str, Any]) -> str:
         f"{metric_name(flag['metric'])} {flag['value']:.3f} vs {flag['overall']:.3f} overall "
         f"(drop {flag['drop']:.3f})"
     )
+
+
+def pretraining_verdict(stages: Stages) -> tuple[str | None, str, dict[str, Any]]:
+    """Tip 5's transfer learning: what pre-training changed on test, as the paired
+    comparison of the CNN (which could use the trunk) with the from-scratch CNN; None as
+    the verdict when the dataset has no pre-training (the row keeps its status)."""
+    pre, ev, cnn = stages.get("pretrain"), stages.get("evaluate"), stages.get("cnn")
+    if not pre:
+        return None, NO_PRETRAINING, {"pretraining": False}
+    used = pre["sequences"]
+    removed = used["unlabeled_removed"]
+    numbers: dict[str, Any] = {
+        "pretraining": True,
+        "sequences": used,
+        "removed_homologs_of_tune": removed.get("pretrain_homolog_of_tune", 0),
+        "removed_homologs_of_test": removed.get("pretrain_homolog_of_test", 0),
+        "final_tune_masked_accuracy": pre["final_tune_masked_accuracy"],
+        "trunk_choice": (cnn or {}).get("pretrained", {}).get("choice"),
+    }
+    facts = (
+        f"pre-trained on {used['total']} sequences ({used['unlabeled_used']} unlabeled, "
+        f"{used['train_used']} train; {numbers['removed_homologs_of_tune']} homologues of tune "
+        f"and {numbers['removed_homologs_of_test']} of test removed first), the search chose "
+        f"the trunk '{numbers['trunk_choice']}'"
+    )
+    found = next(
+        (c for c in (ev or {}).get("comparisons", []) if c["reference_role"] == ROLE_SCRATCH),
+        None,
+    )
+    if not found:
+        return NOT_ASSESSED, f"Not assessed on test: {facts}.", numbers
+    numbers["comparison"] = {
+        k: found[k] for k in ("reference", "outcome", "difference", "ci_low", "ci_high")
+    }
+    change = difference_text(found, ev["bootstrap"]["ci_level"])
+    said = {
+        "better": "improved the CNN on test",
+        "worse": "made the CNN worse on test",
+        "no_difference": "changed nothing the interval can tell on test",
+    }[found["outcome"]]
+    answer = f"Pre-training {said} against the from-scratch CNN: {change}; {facts}."
+    return PRETRAINING_OUTCOMES[found["outcome"]], answer, numbers

@@ -1,10 +1,12 @@
 """The split stage: read the sequences, partition by the chosen method, decide the
 classes, verify, and write every output.
 
-Rule inputs: sequences (curate/sequences.tsv). Outputs: train, tune, test
-(contracts.PARTITIONS tables), assignments (id, component, partition), dropped
-(the ledger of removals), report (split_report.json), figure (identity.png),
-balance (balance.png: what covariate balance costs).
+Rule inputs: sequences (curate/sequences.tsv) and, for a dataset with pre-training,
+unlabeled (curate/unlabeled.tsv). Outputs: train, tune, test (contracts.PARTITIONS
+tables), assignments (id, component, partition), dropped (the ledger of removals),
+report (split_report.json), figure (identity.png), balance (balance.png: what
+covariate balance costs), pretrain_excluded (the unlabeled sequences pre-training must
+not use: homologues of tune or test, `deeprules.split.pretraining`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from deeprules.split.figure import plot_identities
 from deeprules.split.graph import adjacency, homology_components, similarity_graph
 from deeprules.split.homology import RESTARTS, partition_by_homology
 from deeprules.split.partition import REMOVED
+from deeprules.split.pretraining import empty_ledger, pretraining_exclusions
 from deeprules.split.report import SplitOutcome, build_report, covariate_balance
 from deeprules.split.settings import SplitSettings, build_settings
 from deeprules.split.shift import gate, passes_gate, shift_statistics, stop_on_shift
@@ -45,7 +48,11 @@ LEDGER_COLUMNS = ["id", "sequence_sha256", "reason", "detail"]
 def run(job: Job) -> None:
     """The rule's entry point: settings from job.settings, then split."""
     split_dataset(
-        job.inputs["sequences"], build_settings(job.settings), job.outputs, threads=job.threads
+        job.inputs["sequences"],
+        build_settings(job.settings),
+        job.outputs,
+        threads=job.threads,
+        unlabeled_path=job.inputs.get("unlabeled"),  # only datasets with pre-training have it
     )
 
 
@@ -55,11 +62,14 @@ def split_dataset(
     outputs: dict[str, Path],
     threads: int = 1,
     workdir: Path | None = None,
+    unlabeled_path: Path | None = None,
 ) -> dict[str, Any]:
     """Read curate/sequences.tsv, split, verify, and write every split output.
 
-    outputs: paths for train, tune, test, assignments, dropped, report, figure, balance.
-    Returns the report (also written to outputs['report']).
+    outputs: paths for train, tune, test, assignments, dropped, report, figure, balance
+    (and pretrain_excluded). `unlabeled_path`: curate/unlabeled.tsv, whose homologues of
+    tune and test are listed in pretrain_excluded. Returns the report (also written to
+    outputs['report']).
     """
     started = time.perf_counter()
     table = read_tsv(sequences_path)
@@ -107,7 +117,17 @@ def split_dataset(
     report = build_report(outcome, settings, timings)
     stop_on_leakage(cross, settings)
     stop_on_shift(shift["gate"], settings.method)
+    excluded = empty_ledger()
+    if unlabeled_path is not None:
+        tick = time.perf_counter()
+        unlabeled = read_tsv(unlabeled_path)
+        excluded, report["pretraining"] = pretraining_exclusions(
+            unlabeled, kept, settings, threads, workdir
+        )
+        report["pretraining"]["seconds"] = time.perf_counter() - tick
     _write_outputs(outcome, report, settings, outputs)
+    if "pretrain_excluded" in outputs:
+        write_tsv(outputs["pretrain_excluded"], excluded)
     return report
 
 

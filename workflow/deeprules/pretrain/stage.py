@@ -1,0 +1,130 @@
+"""Rule pretrain: build the pre-training set, train the trunk, write trunk and summary.
+
+Inputs: unlabeled (curate/unlabeled.tsv), excluded (split/pretrain_excluded.tsv),
+train and tune (split/). Never test.tsv: the homologues of test were listed by the
+split. Runs in the rule's process (the CNN stage's child process exists for
+PYTHONHASHSEED; nothing here iterates over a hashed collection).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from deeprules import encoding
+from deeprules.cnn.job import device_description
+from deeprules.cnn.outputs import save_model
+from deeprules.contracts import read_partition
+from deeprules.io import read_tsv, sha256_of, write_json
+from deeprules.pretrain.data import TUNE_MASK_EPOCH, check_table, mask, pretraining_table
+from deeprules.pretrain.training import train_trunk
+from deeprules.pretrain.trunk import ARCHITECTURE
+from deeprules.rule import Job
+
+log = logging.getLogger("deeprules.pretrain")
+
+
+def run(job: Job) -> dict[str, Any]:
+    """Rule entry point; returns summary.json's content."""
+    log.info("CUDA_VISIBLE_DEVICES=%s", os.environ.get("CUDA_VISIBLE_DEVICES", ""))
+    configure_tensorflow(job.settings, job.threads)
+    spec, table, tune = prepare(job)
+    tokens = encoding.tokenize(table["sequence"].tolist(), spec["sequence_type"], spec["length"])
+    tune_tokens = encoding.tokenize(
+        tune["sequence"].tolist(), spec["sequence_type"], spec["length"]
+    )
+    started = time.perf_counter()
+    model, history = train_trunk(spec, tokens, tune_tokens)
+    seconds = time.perf_counter() - started
+    save_model(model, Path(job.outputs["trunk"]))
+    summary = _summary(spec, history, seconds, tune_tokens)
+    write_json(job.outputs["summary"], summary)
+    return summary
+
+
+def configure_tensorflow(settings: dict[str, Any], threads: int) -> None:
+    """Threads (only before TensorFlow's first op), seeds and deterministic ops, as the
+    CNN stage sets them; a GPU is used whenever the node has one."""
+    with contextlib.suppress(RuntimeError):  # already initialised (a test in one process)
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+    if settings["deterministic"]:
+        keras.utils.set_random_seed(settings["seed"])
+        tf.config.experimental.enable_op_determinism()
+
+
+def prepare(job: Job) -> tuple[dict[str, Any], Any, Any]:
+    """The job spec (what shapes training, and where), the pre-training table, tune."""
+    settings = job.settings
+    unlabeled = read_tsv(job.inputs["unlabeled"])
+    excluded = read_tsv(job.inputs["excluded"])
+    train = read_partition(job.inputs["train"], "train")
+    tune = read_partition(job.inputs["tune"], "tune")
+    table, counts = pretraining_table(unlabeled, excluded, train)
+    check_table(table, str(job.inputs["unlabeled"]))
+    length = settings["length"]
+    spec = {
+        "dataset": job.dataset["name"],
+        "sequence_type": job.dataset["sequence_type"],
+        "pretrain": settings["pretrain"],
+        "seed": int(settings["seed"]),
+        "deterministic": bool(settings["deterministic"]),
+        "length": encoding.choose_length(
+            table["sequence"].str.len().tolist(), length["max_length"], length["length_quantile"]
+        ),
+        "counts": counts,
+        "checkpoint_dir": str(Path(job.outputs["summary"]).parent / "checkpoint"),
+        "data_sha256": {
+            name: sha256_of(job.inputs[name]) for name in ("unlabeled", "excluded", "train", "tune")
+        },
+    }
+    log.info(
+        "pre-training on %d sequences (%d unlabeled, %d train; removed as homologues %s), "
+        "input length %d",
+        counts["total"],
+        counts["unlabeled_used"],
+        counts["train_used"],
+        counts["unlabeled_removed"] or "none",
+        spec["length"],
+    )
+    return spec, table, tune
+
+
+def _summary(
+    spec: dict[str, Any], history: list[dict[str, Any]], seconds: float, tune_tokens: np.ndarray
+) -> dict[str, Any]:
+    """summary.json: what the trunk learned from, how well it guesses, and how to load it."""
+    settings = spec["pretrain"]
+    tune = mask(
+        tune_tokens, settings["mask_fraction"], spec["sequence_type"], spec["seed"], TUNE_MASK_EPOCH
+    )
+    scored = tune.targets[tune.weights > 0]
+    commonest = float(np.bincount(scored).max() / len(scored)) if len(scored) else None
+    return {
+        "dataset": spec["dataset"],
+        "objective": "masked-residue prediction: hide a fraction of the positions (the "
+        "'any letter' one-hot row), predict each hidden standard letter",
+        "sequences": spec["counts"],
+        "architecture": {key: settings[key] for key in ARCHITECTURE},
+        "mask_fraction": settings["mask_fraction"],
+        "sequence_type": spec["sequence_type"],
+        "alphabet": encoding.ALPHABETS[spec["sequence_type"]],
+        "length": spec["length"],
+        "epochs": len(history),
+        "history": history,
+        "final_masked_accuracy": history[-1]["masked_accuracy"],
+        "final_tune_masked_accuracy": history[-1]["tune_masked_accuracy"],
+        "tune_commonest_letter_share": commonest,
+        "seconds": seconds,
+        "reproducibility": {"seed": spec["seed"], "deterministic": spec["deterministic"]},
+        "device": device_description(),
+        "load_with": "keras.saving.load_model(path) after importing deeprules.cnn (the trunk "
+        "uses the PaddingMask layer); the CNN search copies its conv1..convN",
+    }

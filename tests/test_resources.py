@@ -26,6 +26,7 @@ from deeprules.resources import (
 
 # (mem_mb, runtime minutes) per rule in workflow/profiles/slurm/config.yaml before sizing
 FIXED = {"fetch": (2000, 30), "curate": (4000, 30), "split": (8000, 120), "cnn": (8000, 240)}
+FIXED |= {"cnn_scratch": FIXED["cnn"], "pretrain": FIXED["cnn"]}  # rules added with the sizing
 OLD_DEFAULT = (4000, 60)
 # amp (the default dataset, ~4,600 peptides): data / other input MB of each stage's job
 AMP = {
@@ -36,6 +37,8 @@ AMP = {
     "split": (0.35, 0.0),
     "baselines": (0.28, 0.0),
     "cnn": (0.28, 0.0),
+    "cnn_scratch": (0.28, 0.0),
+    "pretrain": (0.5, 0.3),  # amp has no unlabeled source: a pool of a few thousand peptides
     "evaluate": (0.34, 38.0),
     "interpret": (0.06, 35.0),
     "report": (3.0, 0.0),

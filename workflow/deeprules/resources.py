@@ -136,6 +136,19 @@ COSTS: dict[str, StageCost] = {
     "report": StageCost(floor_mb=4000, floor_minutes=60),
     "report_summary": StageCost(floor_mb=4000, floor_minutes=60),
 }
+# With pre-training (Tip 5): the search without the trunk costs what the CNN's costs,
+# and the masked-residue pre-training trains the same trunk on the unlabeled pool + train.
+COSTS["cnn_scratch"] = COSTS["cnn"]
+COSTS["pretrain"] = StageCost(
+    floor_mb=8000,
+    floor_minutes=240,
+    base_mb=3000,
+    mb_per_data_mb=4,
+    minutes_per_data_mb=30,
+    data=("unlabeled", "train"),
+    why="as the CNN: TensorFlow plus the one-hot sequences, over the unlabeled pool and train; "
+    "time grows with positions x epochs",
+)
 
 
 def memory_mb(stage: str, data_mb: float, other_mb: float, attempt: int) -> int:

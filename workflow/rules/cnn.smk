@@ -66,6 +66,8 @@ rule cnn_scratch:
         "../../envs/tensorflow-gpu.yaml"
     threads: cnn_threads
     resources:
+        mem_mb=stage_memory_mb("cnn_scratch"),
+        runtime=stage_runtime("cnn_scratch"),
         gpu=cnn_gpus,
     params:
         settings=stage_settings("cnn_scratch"),

@@ -22,6 +22,8 @@ rule pretrain:
         "../../envs/tensorflow-gpu.yaml"
     threads: cnn_threads
     resources:
+        mem_mb=stage_memory_mb("pretrain"),
+        runtime=stage_runtime("pretrain"),
         gpu=cnn_gpus,
     params:
         settings=stage_settings("pretrain"),

@@ -12,7 +12,7 @@ from deeprules.contracts import PARTITIONS
 from deeprules.io import InputError, read_tsv
 from deeprules.split.homology import partition_by_homology
 from deeprules.split.partition import REMOVED, PartitionGraph
-from deeprules.split.strata import build_strata
+from deeprules.split.strata import Strata, build_strata
 from deeprules.split.tolerance import enforce_tolerances
 
 
@@ -116,20 +116,27 @@ def test_balance_removals_are_the_fewest():
     assert (graph.partition[tune] == 1).sum() == best
 
 
+def chain_graph_with_lengths(
+    rng: np.random.Generator, n: int, edges: int, reach: int
+) -> tuple[csr_matrix, np.ndarray, Strata]:
+    """A random sparse chain-like graph (each edge joins nodes fewer than `reach` apart),
+    random labels, and two length strata: the first half short, the second long."""
+    a = rng.integers(0, n, edges)
+    b = (a + rng.integers(1, reach, edges)) % n
+    adjacency = csr_matrix((np.ones(2 * edges), (np.r_[a, b], np.r_[b, a])), shape=(n, n))
+    adjacency.data[:] = 1
+    labels = np.where(rng.random(n) < 0.5, "pos", "neg")
+    lengths = np.where(np.arange(n) < n // 2, 15, 60) + rng.integers(0, 5, n)
+    table = pd.DataFrame({"label": labels, "sequence": ["A" * int(k) for k in lengths]})
+    return adjacency, labels, build_strata(table, 2)
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_refined_stratified_partition_has_no_cross_edge(seed):
     """A random sparse graph with a length covariate: every attempt ends without an edge
     between partitions (partition_by_homology asserts it) and with shares in tolerance."""
     rng = np.random.default_rng(seed)
-    n = 300
-    a = rng.integers(0, n, 600)
-    b = (a + rng.integers(1, 6, 600)) % n  # local edges: a chain-like graph
-    adjacency = csr_matrix((np.ones(1200), (np.r_[a, b], np.r_[b, a])), shape=(n, n))
-    adjacency.data[:] = 1
-    labels = np.where(rng.random(n) < 0.5, "pos", "neg")
-    lengths = np.where(np.arange(n) < n // 2, 15, 60) + rng.integers(0, 5, n)
-    table = pd.DataFrame({"label": labels, "sequence": ["A" * int(k) for k in lengths]})
-    strata = build_strata(table, 2)
+    adjacency, labels, strata = chain_graph_with_lengths(rng, 300, 600, 6)
     tolerances = np.array([0.05, 0.05])
     codes, reasons = partition_by_homology(
         adjacency, labels, (0.7, 0.15, 0.15), tolerances, rng, strata
@@ -158,16 +165,7 @@ def test_balance_costs_compare_none_default_stricter(tmp_path):
 def test_attempts_in_parallel_give_the_same_partitions_as_one_after_another():
     """Two worker processes run the attempts side by side; seeds, judge and choice are
     those of the sequential run, so the partitions and the removals are identical."""
-    rng = np.random.default_rng(5)
-    n = 400
-    a = rng.integers(0, n, 900)
-    b = (a + rng.integers(1, 8, 900)) % n
-    adjacency = csr_matrix((np.ones(1800), (np.r_[a, b], np.r_[b, a])), shape=(n, n))
-    adjacency.data[:] = 1
-    labels = np.where(rng.random(n) < 0.5, "pos", "neg")
-    lengths = np.where(np.arange(n) < n // 2, 15, 60) + rng.integers(0, 5, n)
-    table = pd.DataFrame({"label": labels, "sequence": ["A" * int(k) for k in lengths]})
-    strata = build_strata(table, 2)
+    adjacency, labels, strata = chain_graph_with_lengths(np.random.default_rng(5), 400, 900, 8)
     judged = []
 
     def acceptable(codes: np.ndarray) -> bool:  # prefers an attempt that is not the largest

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from deeprules.report.facts import metrics_table
+from deeprules.report.facts import listing, metrics_table
 
 Stages = dict[str, Any]
 
@@ -27,7 +27,7 @@ def _data(stages: Stages, dataset: dict[str, Any]) -> dict[str, Any]:
             f"{s['name']} ({s['kind']}, sha256 {s['sha256'][:12]}...)"
             for s in stages["fetch"]["sources"]
         ),
-        "dataset_size": f"{curate['records_kept']} sequences, {curate['labels']}",
+        "dataset_size": f"{curate['records_kept']:,} sequences: {listing(curate['labels'])}",
         "redundancy_and_split": (
             f"{split['method']} split at {split['threshold']} identity, "
             f"{split['verification']['pairs_at_or_above_threshold']} "
@@ -49,7 +49,7 @@ def _optimization(stages: Stages) -> dict[str, Any]:
         else "",
         "meta_predictions": "no",
         "encoding": f"one-hot, length {cnn['encoding']['length']}" if cnn else "",
-        "parameters": str(cnn["hyperparameters"]) if cnn else "",
+        "parameters": listing(cnn["hyperparameters"]) if cnn else "",
         "features": f"k-mers {base['features']['kmer_sizes']}, "
         f"descriptors {base['features']['descriptors']}"
         if base

@@ -23,13 +23,16 @@ def metric(model: dict[str, Any], name: str) -> str:
     return f"{value['value']:.3f} [{value['ci_low']:.3f}, {value['ci_high']:.3f}]"
 
 
-def counts_text(counts: dict[str, Any]) -> str:
-    """'AMP 2,310, UniProt 2,310' for {'AMP': 2310, 'UniProt': 2310}: a reader's list, not a
-    Python dict."""
-    return ", ".join(
-        f"{name} {value:,}" if isinstance(value, int) else f"{name} {value:g}"
-        for name, value in counts.items()
-    )
+def listing(values: dict[str, Any]) -> str:
+    """'AMP 2,310, UniProt 2,310' or 'filters 16, dropout 0.13, pooling max': a reader's
+    list, not a Python dict; 'none' when empty."""
+
+    def shown(value: Any) -> str:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return str(value)
+        return f"{value:,}" if isinstance(value, int) else f"{value:.3g}"
+
+    return ", ".join(f"{name} {shown(value)}" for name, value in values.items()) or "none"
 
 
 def median_lengths(split: dict[str, Any]) -> dict[str, float]:

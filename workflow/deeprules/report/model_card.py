@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from deeprules.report.facts import counts_text, median_lengths, metric_name, metrics_table
+from deeprules.report.facts import listing, median_lengths, metric_name, metrics_table
 
 Stages = dict[str, Any]
 
@@ -33,7 +33,8 @@ def _model_and_use(stages: Stages, dataset: dict[str, Any]) -> list[str]:
             f"Keras {cnn['versions']['keras']} convolutional network on one-hot "
             f"{dataset['sequence_type']} sequences (input length {cnn['encoding']['length']}), "
             f"tuned with Keras Tuner {cnn['tuning']['tuner']} over {cnn['tuning']['trials']} "
-            f"trials; hyperparameters: {cnn['hyperparameters']}. {cnn['final_model']['how']}."
+            f"trials; hyperparameters: {listing(cnn['hyperparameters'])}. "
+            f"{cnn['final_model']['how']}."
         )
     return [
         *lines,
@@ -65,7 +66,7 @@ def _evaluation(stages: Stages) -> list[str]:
     if split and ev:
         lines.append(
             f"The test partition ({sum(ev['test_counts'].values()):,} sequences: "
-            f"{counts_text(ev['test_counts'])}), separated from training by a "
+            f"{listing(ev['test_counts'])}), separated from training by a "
             f"{split['method']} split (guarantee: {split['guarantee']}; "
             f"{_leaked_pairs(split)} at or above {split['threshold']:g} identity, "
             f"{split['identity_definition']}); opened {ev['test_access']['access_count']} time(s)."
@@ -87,16 +88,16 @@ def _training_data(stages: Stages) -> list[str]:
         "",
         "## Training data",
         "",
-        f"{curate['records_kept']:,} curated sequences ({counts_text(curate['labels'])}) from "
+        f"{curate['records_kept']:,} curated sequences ({listing(curate['labels'])}) from "
         f"{sources}; "
         f"{curate['records_dropped']:,} records dropped with reasons "
-        f"({counts_text(curate['dropped_per_reason']) or 'none'}).",
+        f"({listing(curate['dropped_per_reason'])}).",
     ]
     if split:
         sizes = {name: p["sequences"] for name, p in split["partitions"].items()}
         medians = median_lengths(split)
-        lengths = f"; median sequence length {counts_text(medians)}" if medians else ""
-        lines.append(f" Partitions: {counts_text(sizes)}{lengths}.")
+        lengths = f"; median sequence length {listing(medians)}" if medians else ""
+        lines.append(f" Partitions: {listing(sizes)}{lengths}.")
     return lines
 
 

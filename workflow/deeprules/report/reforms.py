@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from deeprules.report.facts import METRIC_COLUMNS, baseline_approximations, metric_name
+from deeprules.report.facts import METRIC_COLUMNS, baseline_approximations, listing, metric_name
 
 CHECKLIST = Path(__file__).resolve().parents[2] / "report" / "reforms.yaml"
 NOT_ANSWERED = "not answered by the workflow"
@@ -43,10 +43,6 @@ class MissingStage(LookupError):
     """An answer needs a stage that did not run."""
 
 
-def _listing(counts: dict[str, Any]) -> str:
-    return ", ".join(f"{key} {value}" for key, value in counts.items()) or "none"
-
-
 def _sources(e: Evidence) -> str:
     return "; ".join(
         f"{s['name']} ({s['kind']}, {s['where']}, version {s['version'] or 'not recorded'}, "
@@ -57,7 +53,7 @@ def _sources(e: Evidence) -> str:
 
 def _split(e: Evidence) -> str:
     split = e.stage("split")
-    sizes = _listing({n: p["sequences"] for n, p in split["partitions"].items()})
+    sizes = listing({n: p["sequences"] for n, p in split["partitions"].items()})
     return (
         f"{split['method']} split at {split['threshold']} identity; partitions: {sizes}; "
         f"{split['verification']['pairs_at_or_above_threshold']} cross-partition pairs at or "
@@ -68,14 +64,14 @@ def _split(e: Evidence) -> str:
 def _dropped(e: Evidence) -> str:
     curate = e.stage("curate")
     text = f"curation dropped {curate['records_dropped']} of {curate['records_read']} records "
-    text += f"({_listing(curate['dropped_per_reason'])}), each listed in curate/dropped.tsv"
+    text += f"({listing(curate['dropped_per_reason'])}), each listed in curate/dropped.tsv"
     split = e.stages.get("split")
     if split:
         removed = split["sequences"]
         text += (
             f"; the split removed {removed['removed']} more "
-            f"({_listing(removed['removed_per_reason'])}; per class "
-            f"{_listing(removed['removed_per_label'])}), listed in split/dropped.tsv"
+            f"({listing(removed['removed_per_reason'])}; per class "
+            f"{listing(removed['removed_per_label'])}), listed in split/dropped.tsv"
         )
     return text
 
@@ -86,7 +82,7 @@ def _models(e: Evidence) -> str:
     controls = [m for m, info in base["models"].items() if info["kind"] != "tuned"]
     return (
         f"tuned baselines: {', '.join(tuned)}; controls: {', '.join(controls)}; CNN: "
-        f"{_listing(cnn['hyperparameters'])}"
+        f"{listing(cnn['hyperparameters'])}"
     )
 
 
@@ -155,7 +151,7 @@ ANSWERS: dict[str, Callable[[Evidence], str]] = {
     "1c": lambda e: f"Tip 1: {e.tips[1]['answer']}",
     "2a": _sources,
     "2b": lambda e: f"deeprules workflow at git commit {e.provenance['git_commit']}",
-    "2c": lambda e: f"{e.provenance['hardware']}; software: {_listing(e.provenance['software'])}",
+    "2c": lambda e: f"{e.provenance['hardware']}; software: {listing(e.provenance['software'])}",
     "2d": lambda e: (
         "the workflow's README.md (how to run) and config/README.md (every setting); this "
         f"run's settings: config/config.yaml and config/datasets/{e.dataset['name']}.yaml"
@@ -166,10 +162,10 @@ ANSWERS: dict[str, Callable[[Evidence], str]] = {
     ),
     "3a": lambda e: (
         f"{_sources(e)}; records read per source: "
-        f"{_listing(e.stage('curate')['records_read_per_source'])}"
+        f"{listing(e.stage('curate')['records_read_per_source'])}"
     ),
     "3d": lambda e: (
-        f"class label; curated counts: {_listing(e.stage('curate')['labels'])}; "
+        f"class label; curated counts: {listing(e.stage('curate')['labels'])}; "
         f"positive class: {e.stage('evaluate')['positive_class'] or 'none (multi-class)'}"
     ),
     "3e": lambda e: (
@@ -185,7 +181,7 @@ ANSWERS: dict[str, Callable[[Evidence], str]] = {
         "sequences are normalised (upper case, no whitespace, trailing stop removed); records "
         "with letters outside the alphabet, no sequence, no label or a repeated id stop the run "
         "or are dropped (curate.on_invalid); dropped: "
-        + _listing(e.stage("curate")["dropped_per_reason"])
+        + listing(e.stage("curate")["dropped_per_reason"])
     ),
     "4c": lambda e: (
         f"CNN: one-hot {e.stage('cnn')['encoding']['sequence_type']}, length "
@@ -206,7 +202,7 @@ ANSWERS: dict[str, Callable[[Evidence], str]] = {
     "6a": _test_once,
     "6b": lambda e: (
         f"exact duplicates and label conflicts removed at curation "
-        f"({_listing(e.stage('curate')['dropped_per_reason'])}); {_split(e)}; identity: "
+        f"({listing(e.stage('curate')['dropped_per_reason'])}); {_split(e)}; identity: "
         f"{e.stage('split')['identity_definition']}"
     ),
     "6c": _leakage_checks,

@@ -50,8 +50,8 @@ def _optimization(stages: Stages) -> dict[str, Any]:
         "meta_predictions": "no",
         "encoding": f"one-hot, length {cnn['encoding']['length']}" if cnn else "",
         "parameters": listing(cnn["hyperparameters"]) if cnn else "",
-        "features": f"k-mers {base['features']['kmer_sizes']}, "
-        f"descriptors {base['features']['descriptors']}"
+        "features": f"k-mer counts of sizes {', '.join(map(str, base['features']['kmer_sizes']))}"
+        + ("; physico-chemical descriptors" if base["features"]["descriptors"] else "")
         if base
         else "",
         "fitting": "early stopping on tune; test never used for fitting or thresholds",

@@ -80,7 +80,7 @@ def _evaluation(stages: Stages) -> dict[str, Any]:
     return {
         "method": "independent homology-separated test partition, evaluated once" if ev else "",
         "performance_measures": metrics_table(ev) if ev else "",
-        "comparison": "; ".join(c["verdict"] for c in ev["comparisons"]) if ev else "",
+        "comparison": " ".join(c["verdict"] for c in ev["comparisons"]) if ev else "",
         "confidence": f"{ev['bootstrap']['ci_level']:.0%} stratified bootstrap, "
         f"{ev['bootstrap']['resamples']} resamples"
         if ev

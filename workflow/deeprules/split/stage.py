@@ -85,20 +85,7 @@ def split_dataset(
     kept = kept[kept["partition"] != ""].reset_index(drop=True)
     classes = _classes(kept, settings, outputs["train"])
 
-    with _beside(threads) as background:  # the cost table needs neither check below
-        costs = background.submit(_balance_costs, table, pairs, kept, settings, threads, workdir)
-        tick = time.perf_counter()
-        cross = verify_no_leakage(kept, settings, threads, workdir)
-        timings["verification_s"] = time.perf_counter() - tick
-
-        tick = time.perf_counter()
-        shift = shift_statistics(kept, settings.sequence_type, settings.seed)
-        shift["gate"] = gate(shift, settings)
-        timings["shift_s"] = time.perf_counter() - tick
-
-        tick = time.perf_counter()
-        costs = costs.result()
-        timings["balance_costs_wait_s"] = time.perf_counter() - tick
+    cross, shift, costs = _check_partitions(table, pairs, kept, settings, threads, workdir, timings)
     timings["total_s"] = time.perf_counter() - started
 
     outcome = SplitOutcome(
@@ -129,6 +116,34 @@ def split_dataset(
     if "pretrain_excluded" in outputs:
         write_tsv(outputs["pretrain_excluded"], excluded)
     return report
+
+
+def _check_partitions(
+    table: pd.DataFrame,
+    pairs: pd.DataFrame,
+    kept: pd.DataFrame,
+    settings: SplitSettings,
+    threads: int,
+    workdir: Path | None,
+    timings: dict[str, float],
+) -> tuple[pd.DataFrame, dict[str, Any], list[dict[str, Any]]]:
+    """The independent leakage verification, the shift statistics with their gate, and
+    what balance costs; the cost table needs neither check, so it runs beside them."""
+    with _beside(threads) as background:
+        costs = background.submit(_balance_costs, table, pairs, kept, settings, threads, workdir)
+        tick = time.perf_counter()
+        cross = verify_no_leakage(kept, settings, threads, workdir)
+        timings["verification_s"] = time.perf_counter() - tick
+
+        tick = time.perf_counter()
+        shift = shift_statistics(kept, settings.sequence_type, settings.seed)
+        shift["gate"] = gate(shift, settings)
+        timings["shift_s"] = time.perf_counter() - tick
+
+        tick = time.perf_counter()
+        cost_rows = costs.result()
+        timings["balance_costs_wait_s"] = time.perf_counter() - tick
+    return cross, shift, cost_rows
 
 
 def _beside(threads: int) -> Executor:

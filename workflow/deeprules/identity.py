@@ -57,7 +57,7 @@ def co_optimal_identities(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Optimal local score of each pair and the most identical residues among the
     alignments reaching it (nucleotides: the better strand, lexicographically).
-    `workers` processes share the pairs (the aligner holds the interpreter lock)."""
+    `workers` processes share the pairs (the per-pair Python loop holds the interpreter lock)."""
     first, second = _upper(first, nucleotide), _upper(second, nucleotide)
     longest = max((len(s) for s in first + second), default=0)
     scale = longest + 1  # identities never reach it, so score and identities separate

@@ -277,14 +277,14 @@ def test_keras_fingerprint_is_weights_architecture_and_encoding(tmp_path):
 def test_permutation_importance_predicts_on_a_seeded_stratified_sample():
     """Large tune sets are sampled, by label and by seed, so the cost is bounded and a
     rerun (or a SLURM run) gives the same importances."""
-    from deeprules.interpret.baselines import _permutation_rows
+    from deeprules.sampling import stratified_rows
 
     labels = np.array(["a"] * 300 + ["b"] * 100)
-    rows = _permutation_rows(labels, 80, seed=3)
+    rows = stratified_rows(labels, 80, seed=3)
     assert len(rows) == 80 and len(set(rows)) == 80
     assert (labels[rows] == "b").sum() == 20  # the 3:1 label mix is kept
-    np.testing.assert_array_equal(rows, _permutation_rows(labels, 80, seed=3))
-    np.testing.assert_array_equal(_permutation_rows(labels, 500, seed=3), np.arange(400))
+    np.testing.assert_array_equal(rows, stratified_rows(labels, 80, seed=3))
+    np.testing.assert_array_equal(stratified_rows(labels, 500, seed=3), np.arange(400))
 
 
 def test_baselines_summary_without_roles_or_model_files_is_a_clear_error(tmp_path):

@@ -25,9 +25,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.model_selection import train_test_split
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.utils._param_validation import Interval
+
+from deeprules.sampling import stratified_rows
 
 NO_APPROXIMATION = "none"
 
@@ -85,16 +86,6 @@ def describe_reference(forms: Affordable, seed: int) -> str:
         f"reference subsample {forms.knn_reference:,} of {forms.train_sequences:,} "
         f"(class-stratified, seed {seed})"
     )
-
-
-def stratified_rows(labels: np.ndarray, most: int, seed: int) -> np.ndarray:
-    """All row numbers, or a seeded sample of `most` of them stratified by label (sorted,
-    so the subsample keeps train's order)."""
-    rows = np.arange(len(labels))
-    if len(rows) <= most:
-        return rows
-    sample, _ = train_test_split(rows, train_size=most, stratify=labels, random_state=seed)
-    return np.sort(sample)
 
 
 class SubsampledNeighbours(ClassifierMixin, BaseEstimator):

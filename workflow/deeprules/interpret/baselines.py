@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.inspection import permutation_importance
-from sklearn.model_selection import train_test_split
 
 from deeprules.contracts import ROLE_CONTROL, ROLES
 from deeprules.interpret.incremental import incremental_view, reference_rows
 from deeprules.io import InputError, read_tsv
+from deeprules.sampling import stratified_rows
 
 log = logging.getLogger("deeprules.interpret")
 
@@ -78,19 +78,6 @@ def feature_names(featurizer: Any, n_features: int) -> list[str]:
         if len(names) == n_features:
             return names
     return [f"feature_{i}" for i in range(n_features)]
-
-
-def _permutation_rows(labels: np.ndarray, most: int, seed: int) -> np.ndarray:
-    """Tune rows permutation importance predicts on: all of them, or a seeded sample of
-    `most` stratified by label. Every feature costs `permutation_repeats` predictions on
-    these rows, and a kNN predicts slowly (0.4 s for 575 amp peptides with a Manhattan
-    metric), so a large tune set would otherwise hold the stage for hours; the sample
-    keeps the cost bounded and the result reproducible."""
-    rows = np.arange(len(labels))
-    if len(rows) <= most:
-        return rows
-    sample, _ = train_test_split(rows, train_size=most, stratify=labels, random_state=seed)
-    return np.sort(sample)
 
 
 def feature_importance(
@@ -160,7 +147,10 @@ def _permutation_importance(
 ) -> pd.DataFrame:
     """Mean AUROC drop on (a sample of) tune when each of the most varying features is
     shuffled; sklearn's roc_auc scorer, as permutation_importance takes a scorer."""
-    rows = _permutation_rows(labels, settings["permutation_max_sequences"], seed)
+    # Every feature costs `permutation_repeats` predictions on these rows, and a kNN
+    # predicts slowly (0.4 s for 575 amp peptides with a Manhattan metric): a seeded,
+    # stratified sample of tune keeps the cost bounded and the result reproducible.
+    rows = stratified_rows(labels, settings["permutation_max_sequences"], seed)
     features, labels = features[rows], labels[rows]
     features = features.toarray() if hasattr(features, "toarray") else np.asarray(features)
     spread = features.std(axis=0)

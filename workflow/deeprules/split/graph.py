@@ -23,13 +23,20 @@ log = logging.getLogger("deeprules.split")
 
 
 def similarity_graph(
-    table: pd.DataFrame, settings: SplitSettings, threads: int, workdir: Path | None
+    table: pd.DataFrame,
+    settings: SplitSettings,
+    threads: int,
+    workdir: Path | None,
+    between: str | None = None,
+    purpose: str = "similarity graph",
 ) -> tuple[pd.DataFrame, bool]:
     """Pairs (query, target, identity) at or above the threshold, and whether the
-    search was exhaustive."""
+    search was exhaustive; with `between`, only pairs across that column's groups (the
+    pre-training filter searches unlabeled against tune and test this way)."""
     exhaustive = len(table) <= settings.exhaustive_max_sequences
     log.info(
-        "similarity graph: %d sequences, %s search",
+        "%s: %d sequences, %s search",
+        purpose,
         len(table),
         "exhaustive" if exhaustive else "prefilter",
     )
@@ -39,6 +46,7 @@ def similarity_graph(
         workdir=workdir,
         threads=threads,
         exhaustive=exhaustive,
+        between=between,
         co_optimal=settings.co_optimal,
     )
     return pairs, exhaustive

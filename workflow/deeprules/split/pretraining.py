@@ -12,17 +12,14 @@ stage reads only this ledger, never tune's or test's identities, and never test.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from deeprules import mmseqs
 from deeprules.io import sequence_hash
+from deeprules.split.graph import similarity_graph
 from deeprules.split.settings import SplitSettings
-
-log = logging.getLogger("deeprules.split")
 
 LEDGER_COLUMNS = ["id", "sequence_sha256", "reason", "detail"]
 OF_TEST, OF_TUNE = "pretrain_homolog_of_test", "pretrain_homolog_of_tune"
@@ -44,22 +41,8 @@ def pretraining_exclusions(
     table = pd.concat(
         [unlabeled[["id", "sequence"]].assign(partition=UNLABELED), held_out], ignore_index=True
     )
-    exhaustive = len(table) <= settings.exhaustive_max_sequences
-    log.info(
-        "pre-training filter: %d unlabeled against %d tune and test sequences, %s search",
-        len(unlabeled),
-        len(held_out),
-        "exhaustive" if exhaustive else "prefilter",
-    )
-    pairs = mmseqs.similar_pairs(
-        table,
-        *settings.homology,
-        workdir=workdir,
-        threads=threads,
-        exhaustive=exhaustive,
-        between="partition",
-        co_optimal=settings.co_optimal,
-    )
+    purpose = f"pre-training filter ({len(unlabeled)} unlabeled against tune and test)"
+    pairs, exhaustive = similarity_graph(table, settings, threads, workdir, "partition", purpose)
     ledger = _ledger(_nearest_held_out(pairs, table), unlabeled, settings.threshold)
     facts = {
         "unlabeled_sequences": len(unlabeled),

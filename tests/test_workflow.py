@@ -10,6 +10,11 @@ from conftest import REPO, SNAKEMAKE, run_workflow
 from deeprules.io import read_json, read_tsv
 
 
+def read_tsv_each(folder) -> dict[str, dict]:
+    """Snakemake's benchmark rows (s, max_rss in MB, ...) by stage."""
+    return {p.stem: read_tsv(p).iloc[0].to_dict() for p in folder.glob("*.tsv")}
+
+
 @pytest.mark.slow
 def test_tiny_workflow_runs_and_a_rerun_downloads_nothing(tiny_run):
     tiny_project, http_server = tiny_run
@@ -20,6 +25,11 @@ def test_tiny_workflow_runs_and_a_rerun_downloads_nothing(tiny_run):
     sequences = read_tsv(results / "curate/sequences.tsv")
     assert len(sequences) == 200 and set(sequences["label"]) == {"bound", "background"}
     assert (results / "logs/fetch.log").read_text().count("fetching source") == 2
+    # every stage's wall time and peak memory, for a user sizing a larger run
+    logged = {p.stem for p in (results / "logs").glob("*.log")}
+    measured = read_tsv_each(results / "benchmarks")
+    assert set(measured) == logged and all(row["s"] > 0 for row in measured.values())
+    assert all(float(measured[stage]["max_rss"]) > 0 for stage in ("split", "baselines", "cnn"))
     requests = len(http_server.requests)
 
     rerun = run_workflow(tiny_project)

@@ -38,6 +38,8 @@ rule baselines:
         ),
     log:
         "results/{dataset}/logs/baselines.log",
+    benchmark:
+        "results/{dataset}/benchmarks/baselines.tsv"
     conda:
         "../../envs/core.yaml"
     threads: 2

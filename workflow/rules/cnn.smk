@@ -30,6 +30,8 @@ rule cnn:
         summary="results/{dataset}/cnn/summary.json",
     log:
         "results/{dataset}/logs/cnn.log",
+    benchmark:
+        "results/{dataset}/benchmarks/cnn.tsv"
     conda:
         "../../envs/tensorflow-gpu.yaml"
     threads: cnn_threads
@@ -62,6 +64,8 @@ rule cnn_scratch:
         summary="results/{dataset}/cnn_scratch/summary.json",
     log:
         "results/{dataset}/logs/cnn_scratch.log",
+    benchmark:
+        "results/{dataset}/benchmarks/cnn_scratch.tsv"
     conda:
         "../../envs/tensorflow-gpu.yaml"
     threads: cnn_threads

@@ -14,6 +14,8 @@ rule curate:
         unlabeled_dropped="results/{dataset}/curate/unlabeled_dropped.tsv",
     log:
         "results/{dataset}/logs/curate.log",
+    benchmark:
+        "results/{dataset}/benchmarks/curate.tsv"
     conda:
         "../../envs/core.yaml"
     resources:

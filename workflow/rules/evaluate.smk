@@ -76,6 +76,8 @@ rule evaluate:
         ),
     log:
         "results/{dataset}/logs/evaluate.log",
+    benchmark:
+        "results/{dataset}/benchmarks/evaluate.tsv"
     conda:
         "../../envs/tensorflow-gpu.yaml"
     threads: 2

@@ -67,6 +67,8 @@ rule explore:
         ),
     log:
         "results/{dataset}/logs/explore.log",
+    benchmark:
+        "results/{dataset}/benchmarks/explore.tsv"
     conda:
         "../../envs/core.yaml"
     threads: 2
@@ -86,6 +88,8 @@ rule explore_gate:
         gate="results/{dataset}/explore/gate.json",
     log:
         "results/{dataset}/logs/explore_gate.log",
+    benchmark:
+        "results/{dataset}/benchmarks/explore_gate.tsv"
     conda:
         "../../envs/core.yaml"
     resources:

@@ -6,6 +6,8 @@ rule fetch:
         provenance="results/{dataset}/fetch/provenance.json",
     log:
         "results/{dataset}/logs/fetch.log",
+    benchmark:
+        "results/{dataset}/benchmarks/fetch.tsv"
     conda:
         "../../envs/core.yaml"
     resources:

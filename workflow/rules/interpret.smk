@@ -40,6 +40,8 @@ rule interpret:
         ),
     log:
         "results/{dataset}/logs/interpret.log",
+    benchmark:
+        "results/{dataset}/benchmarks/interpret.tsv"
     conda:
         "../../envs/tensorflow-gpu.yaml"
     threads: 2

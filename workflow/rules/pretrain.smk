@@ -18,6 +18,8 @@ rule pretrain:
         summary="results/{dataset}/pretrain/summary.json",
     log:
         "results/{dataset}/logs/pretrain.log",
+    benchmark:
+        "results/{dataset}/benchmarks/pretrain.tsv"
     conda:
         "../../envs/tensorflow-gpu.yaml"
     threads: cnn_threads

@@ -32,6 +32,8 @@ rule report:
         ),
     log:
         "results/{dataset}/logs/report.log",
+    benchmark:
+        "results/{dataset}/benchmarks/report.tsv"
     conda:
         "../../envs/core.yaml"
     resources:
@@ -54,6 +56,8 @@ rule report_summary:
         ),
     log:
         "results/logs/report_summary.log",
+    benchmark:
+        "results/benchmarks/report_summary.tsv"
     conda:
         "../../envs/core.yaml"
     resources:

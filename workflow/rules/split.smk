@@ -33,6 +33,8 @@ rule split:
         ),
     log:
         "results/{dataset}/logs/split.log",
+    benchmark:
+        "results/{dataset}/benchmarks/split.tsv"
     conda:
         "../../envs/mmseqs2.yaml"
     threads: 8

@@ -82,7 +82,7 @@ def near_copies(table: pd.DataFrame, rate: float, seed: int) -> pd.DataFrame:
 def run_split(folder: Path, labelled: pd.DataFrame, pool: pd.DataFrame, config: dict) -> dict:
     names = ("train", "tune", "test", "assignments", "dropped", "pretrain_excluded")
     outputs = {name: folder / f"{name}.tsv" for name in names}
-    outputs |= {name: folder / f"{name}.png" for name in ("figure", "balance")}
+    outputs |= {"figure": folder / "figure.png", "pairs": folder / "pairs.tsv"}
     outputs["report"] = folder / "split_report.json"
     write_tsv(folder / "sequences.tsv", labelled[["id", "sequence", "label", "source"]])
     write_tsv(folder / "unlabeled.tsv", pool)

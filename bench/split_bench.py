@@ -96,32 +96,44 @@ def dna_table(n: int, length: int = 200, seed: int = 0) -> pd.DataFrame:
 def run_method(
     sequences: Path, method: str, folder: Path, sequence_type: str = "protein", split: str = ""
 ) -> dict:
-    """Run one split method in a child process; wall time and peak RSS from wait4."""
-    code = f"""
+    """Run one split method in a child process, then its cost table (rule split_costs)
+    in another: wall time and peak RSS of each from wait4. The split's time is what the
+    training stages wait for; the cost table runs beside them."""
+    settings = f"""
 import sys
 from pathlib import Path
 sys.path.insert(0, {str(REPO / "workflow")!r})
-from deeprules.config import split_settings, validate_run_config
+from deeprules.config import split_costs_settings, split_settings, validate_run_config
 from deeprules.contracts import PARTITIONS
 from deeprules.split import build_settings, split_dataset
 config = validate_run_config(
     {{"datasets": ["bench"], "seed": 42, "split": {{"method": {method!r}{split}}}}}
 )
 dataset = {{"name": "bench", "sequence_type": {sequence_type!r}}}
-settings = build_settings(split_settings(config, dataset))
 folder = Path({str(folder)!r})
-outputs = {{k: folder / f"{{k}}.tsv" for k in (*PARTITIONS, "assignments", "dropped")}}
-outputs |= {{"report": folder / "split_report.json", "figure": folder / "identity.png"}}
-outputs["balance"] = folder / "balance.png"
-split_dataset(Path({str(sequences)!r}), settings, outputs, threads=2)
 """
+    split_code = (
+        settings
+        + f"""
+outputs = {{k: folder / f"{{k}}.tsv" for k in (*PARTITIONS, "assignments", "dropped", "pairs")}}
+outputs |= {{"report": folder / "split_report.json", "figure": folder / "identity.png"}}
+split_dataset(Path({str(sequences)!r}), build_settings(split_settings(config, dataset)), outputs, 2)
+"""
+    )
+    costs_code = (
+        settings
+        + f"""
+from deeprules.rule import Job
+from deeprules.split import costs
+inputs = {{"sequences": Path({str(sequences)!r}), "assignments": folder / "assignments.tsv"}}
+inputs["pairs"] = folder / "pairs.tsv"
+outputs = {{"costs": folder / "balance_costs.json", "figure": folder / "balance.png"}}
+costs.run(Job(inputs, outputs, split_costs_settings(config, dataset), threads=2))
+"""
+    )
     folder.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
-    if status != 0:
-        raise RuntimeError(f"{method} split failed (status {status})")
+    seconds, usage = _child(split_code, f"{method} split")
+    costs_seconds, costs_usage = _child(costs_code, f"{method} cost table")
     assignments = read_tsv(folder / "assignments.tsv")
     report = json.loads((folder / "split_report.json").read_text())
     return {
@@ -129,8 +141,20 @@ split_dataset(Path({str(sequences)!r}), settings, outputs, threads=2)
         "seconds": seconds,
         "cpu_seconds": usage.ru_utime + usage.ru_stime,
         "peak_mb": usage.ru_maxrss / 1024,
+        "costs_seconds": costs_seconds,
+        "costs_peak_mb": costs_usage.ru_maxrss / 1024,
         "stage_timings": report["timings_s"],
     }
+
+
+def _child(code: str, what: str) -> tuple[float, object]:
+    """Wall seconds and rusage of `python -c code`."""
+    started = time.perf_counter()
+    process = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(process.pid, 0)
+    if status != 0:
+        raise RuntimeError(f"{what} failed (status {status})")
+    return time.perf_counter() - started, usage
 
 
 def run_graphpart(table: pd.DataFrame, folder: Path) -> dict:
@@ -234,7 +258,7 @@ def amp_rows(args: argparse.Namespace, scratch: Path) -> None:
         rows.append({
             "method": method, **judge(table, result["partition"], scratch),
             "wall_s": result["seconds"], "cpu_s": result["cpu_seconds"],
-            "peak_mb": result["peak_mb"],
+            "peak_mb": result["peak_mb"], "cost_table_s": result["costs_seconds"],
         })  # fmt: skip
         print(f"{method} stage timings: {result['stage_timings']}", flush=True)
     graphpart = None

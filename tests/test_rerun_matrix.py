@@ -31,7 +31,11 @@ FEEDS = {
     "curate": ["explore", "split", "pretrain", "report"],
     "explore": ["explore_gate", "report"],
     "explore_gate": [],  # training waits for the gate but does not read its content
-    "split": ["baselines", "pretrain", "cnn", "cnn_scratch", "evaluate", "interpret", "report"],
+    "split": [
+        *("split_costs", "baselines", "pretrain", "cnn", "cnn_scratch", "evaluate", "interpret"),
+        "report",
+    ],
+    "split_costs": ["report"],  # the cost table: nothing but the report reads it
     "pretrain": ["cnn", "report"],
     "baselines": ["evaluate", "interpret", "report"],
     "cnn": ["evaluate", "interpret", "report"],
@@ -79,6 +83,7 @@ RUN_CONFIG: dict[str, set[str]] = {
     "baselines.descriptors.global": NOTHING,
     "baselines.descriptors.scales": NOTHING,
     "split.threshold.nucleotide": from_stages("split"),
+    "split.balance.compare": from_stages("split_costs"),
     "interpret.permutation_incremental_above": from_stages("interpret"),
     # large training sets: the baselines' affordable forms and k-mer hashing
     "baselines.kmer_max_columns": from_stages("baselines"),

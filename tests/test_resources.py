@@ -35,6 +35,7 @@ AMP = {
     "explore": (0.35, 0.07),
     "explore_gate": (0.01, 0.0),
     "split": (0.35, 0.0),
+    "split_costs": (0.35, 0.2),  # and the graph's pairs
     "baselines": (0.28, 0.0),
     "cnn": (0.28, 0.0),
     "cnn_scratch": (0.28, 0.0),

@@ -96,12 +96,9 @@ def job_settings(split: dict, dataset: dict, seed: int = 1) -> dict:
 
 
 def split_outputs(folder: Path) -> dict[str, Path]:
-    outputs = {name: folder / f"{name}.tsv" for name in (*PARTITIONS, "assignments", "dropped")}
-    return outputs | {
-        "report": folder / "split_report.json",
-        "figure": folder / "identity.png",
-        "balance": folder / "balance.png",
-    }
+    names = (*PARTITIONS, "assignments", "dropped", "pairs")
+    outputs = {name: folder / f"{name}.tsv" for name in names}
+    return outputs | {"report": folder / "split_report.json", "figure": folder / "identity.png"}
 
 
 def partition_of(folder: Path) -> pd.Series:

@@ -8,8 +8,11 @@ import pytest
 from scipy.sparse import csr_matrix
 from test_split import mutate, random_protein, run_split
 
+from deeprules.config import split_costs_settings, validate_run_config
 from deeprules.contracts import PARTITIONS
-from deeprules.io import InputError, read_tsv
+from deeprules.io import InputError, read_json, read_tsv
+from deeprules.rule import Job
+from deeprules.split import costs
 from deeprules.split.homology import partition_by_homology
 from deeprules.split.partition import REMOVED, PartitionGraph
 from deeprules.split.strata import Strata, build_strata
@@ -148,18 +151,42 @@ def test_refined_stratified_partition_has_no_cross_edge(seed):
     assert (np.abs(graph.deviations(graph.counts())) <= 0.05 + 1e-9).all()
 
 
+def balance_cost_rows(folder, **split) -> list[dict]:
+    """The split_costs stage on a finished run_split folder, settings as its rule
+    builds them."""
+    dataset = {"name": "synthetic", "sequence_type": "protein", "split": {"threshold": 0.5}}
+    config = validate_run_config({"datasets": ["synthetic"], "seed": 7, "split": split})
+    names = ("sequences", "assignments", "pairs")
+    job = Job(
+        inputs={name: folder / f"{name}.tsv" for name in names},
+        outputs={"costs": folder / "balance_costs.json", "figure": folder / "balance.png"},
+        settings=split_costs_settings(config, dataset),
+        threads=2,
+    )
+    costs.run(job)
+    return read_json(folder / "balance_costs.json")["balance_costs"]
+
+
 def test_balance_costs_compare_none_default_stricter(tmp_path):
     table = short_core_long_periphery(np.random.default_rng(3))
-    report, folder = run_split(tmp_path, table, balance={"length_bins": 2, "tolerance": 0.1})
-    rows = {row["setting"]: row for row in report["balance_costs"]}
+    balance = {"length_bins": 2, "tolerance": 0.1}
+    report, folder = run_split(tmp_path, table, balance=balance)
+    rows = {row["setting"]: row for row in balance_cost_rows(folder, balance=balance)}
     assert list(rows) == ["none", "default", "stricter"]
     assert rows["default"]["kept"] == report["sequences"]["kept"]
     assert rows["stricter"]["length_bins"] == 4 and rows["stricter"]["tolerance"] == 0.05
     assert rows["none"]["max_stratum_gap_points"] > rows["default"]["max_stratum_gap_points"]
     assert rows["none"]["max_length_auroc"] > rows["default"]["max_length_auroc"]
     assert (folder / "balance.png").stat().st_size > 0
-    single, _ = run_split(tmp_path, table, method="random")
-    assert [row["setting"] for row in single["balance_costs"]] == ["as split"]
+    # the none variant is the label-only split, exactly as the split itself would cut it
+    unbalanced, _ = run_split(tmp_path, table, balance={"length_bins": 0}, name="plain")
+    assert rows["none"]["kept"] == unbalanced["sequences"]["kept"]
+    off = balance_cost_rows(folder, balance={**balance, "compare": False})
+    assert [row["setting"] for row in off] == ["as split"]
+    _, random_folder = run_split(tmp_path, table, method="random")
+    assert [row["setting"] for row in balance_cost_rows(random_folder, method="random")] == [
+        "as split"
+    ]
 
 
 def test_attempts_in_parallel_give_the_same_partitions_as_one_after_another():

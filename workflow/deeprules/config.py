@@ -188,6 +188,8 @@ def split_settings(config: dict[str, Any], dataset: dict[str, Any]) -> dict[str,
     override = dataset.get("split", {})
     kind = "protein" if dataset["sequence_type"] == "protein" else "nucleotide"
     merged = {key: value for key, value in run.items() if key != "threshold"}
+    # the cost table's key: only split_costs reads it, so it cannot rerun the models
+    merged["balance"] = {k: v for k, v in run["balance"].items() if k != "compare"}
     merged["threshold"] = run["threshold"][kind]
     merged["threshold_key"] = f"config key 'split.threshold.{kind}'"
     merged["key_of"] = {key: f"config key 'split.{key}'" for key in ("method", "fractions")}
@@ -204,6 +206,12 @@ def split_settings(config: dict[str, Any], dataset: dict[str, Any]) -> dict[str,
         "split": merged,
         "seed": config["seed"],
     }
+
+
+def split_costs_settings(config: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]:
+    """The split's settings (the cost table repartitions under variants of them) and
+    whether to compare variants at all."""
+    return split_settings(config, dataset) | {"compare": config["split"]["balance"]["compare"]}
 
 
 def baselines_settings(config: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]:
@@ -293,6 +301,7 @@ STAGE_SETTINGS = {
     "explore": explore_settings,
     "explore_gate": explore_gate_settings,
     "split": split_settings,
+    "split_costs": split_costs_settings,
     "baselines": baselines_settings,
     "pretrain": pretrain_settings,
     "cnn": cnn_settings,

@@ -90,6 +90,16 @@ COSTS: dict[str, StageCost] = {
         "100,000 peptides); the exhaustive search is quadratic up to "
         "split.exhaustive_max_sequences, the prefilter beyond it",
     ),
+    "split_costs": StageCost(
+        floor_mb=4000,
+        floor_minutes=60,
+        base_mb=1000,
+        mb_per_data_mb=50,
+        minutes_per_data_mb=5,
+        data=("sequences",),
+        why="the homology graph's pairs and two more partitionings of it (balance off, "
+        "stricter), each measured for length shift",
+    ),
     "baselines": StageCost(
         floor_mb=4000,
         floor_minutes=60,

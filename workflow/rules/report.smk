@@ -10,6 +10,7 @@ rule report:
         curate="results/{dataset}/curate/summary.json",
         explore="results/{dataset}/explore/checks.json",
         split="results/{dataset}/split/split_report.json",
+        split_costs="results/{dataset}/split/balance_costs.json",
         baselines="results/{dataset}/baselines/summary.json",
         cnn="results/{dataset}/cnn/summary.json",
         evaluate="results/{dataset}/evaluate/metrics.json",

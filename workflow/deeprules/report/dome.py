@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from deeprules.report.facts import listing, metrics_table
+from deeprules.report.split_shift import balance_cost_table
 
 Stages = dict[str, Any]
 
@@ -35,6 +36,7 @@ def _data(stages: Stages, dataset: dict[str, Any]) -> dict[str, Any]:
             if split
             else "not split"
         ),
+        "what_covariate_balance_costs": balance_cost_table(stages.get("split_costs") or {}),
         "availability": "sensitive: not to be shared"
         if dataset["sensitive"]
         else "as the sources' licences allow",

@@ -66,10 +66,10 @@ def shift_gate_failed(split: dict[str, Any]) -> bool:
     return bool(shift) and not shift["gate"]["passed"]
 
 
-def balance_cost_table(split: dict[str, Any]) -> str:
-    """What covariate balance costs (split_report.json balance_costs) as a Markdown table,
-    for the report next to balance.png; empty for a report without it."""
-    rows = split.get("balance_costs")
+def balance_cost_table(costs: dict[str, Any]) -> str:
+    """What covariate balance costs (split/balance_costs.json) as a Markdown table, for
+    the report next to balance.png; empty for a report without it."""
+    rows = costs.get("balance_costs")
     if not rows:
         return ""
     lines = [

@@ -1,5 +1,12 @@
 """What balance costs: sequences kept vs length shift vs label drift, per balance setting.
 
+Rule split_costs. Inputs: sequences (curate/sequences.tsv), assignments and pairs
+(the split's partitions and homology graph). Outputs: costs (split/balance_costs.json),
+figure (split/balance.png). Settings: the split's, plus `compare`
+(split.balance.compare). A rule of its own because no model needs it: training
+starts as soon as the split is verified, and a change of `compare` reruns only this
+and the report.
+
 Balancing strata removes sequences (separators through dense families, and
 whatever still cannot be balanced), so a user should choose the tolerance
 knowingly. The homology split is repartitioned on the same graph with balance
@@ -25,8 +32,13 @@ import pandas as pd
 
 from deeprules.contracts import PARTITIONS
 from deeprules.figures import save_figure
-from deeprules.split.settings import SplitSettings
+from deeprules.io import read_tsv, write_json
+from deeprules.rule import Job
+from deeprules.split.homology import RESTARTS
+from deeprules.split.report import covariate_balance
+from deeprules.split.settings import SplitSettings, build_settings
 from deeprules.split.shift import shift_statistics
+from deeprules.split.stage import assign_partitions
 
 # Stratum gaps of an unbalanced split are measured on this many length bins.
 YARDSTICK_BINS = 4
@@ -34,10 +46,56 @@ YARDSTICK_BINS = 4
 Partitioner = Callable[[SplitSettings], pd.Series]  # settings -> partition per id ('' removed)
 
 
-def variants(settings: SplitSettings) -> dict[str, SplitSettings]:
+def run(job: Job) -> None:
+    """The rule's entry point: the table of variants and its figure."""
+    settings = build_settings(job.settings)
+    table = read_tsv(job.inputs["sequences"])
+    rows = split_costs(
+        table,
+        read_tsv(job.inputs["pairs"]),
+        read_tsv(job.inputs["assignments"]).set_index("id")["partition"],
+        settings,
+        bool(job.settings["compare"]),
+        job.threads,
+    )
+    write_json(job.outputs["costs"], {"balance_costs": rows})
+    plot_costs(rows, settings, job.outputs["figure"])
+
+
+def split_costs(
+    table: pd.DataFrame,
+    pairs: pd.DataFrame,
+    partition: pd.Series,
+    settings: SplitSettings,
+    compare: bool,
+    threads: int = 1,
+) -> list[dict[str, Any]]:
+    """The cost table of a finished split: `partition` (id -> partition of the kept
+    sequences) is the run's own; the other variants are cut on the same graph (their
+    partitioning attempts on `threads` processes)."""
+    return balance_costs(
+        table,
+        settings,
+        partition,
+        lambda variant: pd.Series(
+            assign_partitions(table, pairs, variant, threads, restarts=_restarts(variant))[0],
+            index=table["id"],
+        ),
+        lambda subset, yardstick: covariate_balance(table, subset, yardstick),
+        compare,
+    )
+
+
+def _restarts(variant: SplitSettings) -> int:
+    """Attempts for a variant: balancing the label alone is cheap (all of them, so
+    `none` is exactly the label-only split); stratified variants take one."""
+    return 1 if variant.length_bins > 1 or variant.balance_columns else RESTARTS
+
+
+def variants(settings: SplitSettings, compare: bool) -> dict[str, SplitSettings]:
     """none / default / stricter versions of the configured balance; only the run's own
     split ("as split") for other methods or with split.balance.compare off."""
-    if settings.method != "homology" or not settings.compare_balance:
+    if settings.method != "homology" or not compare:
         return {"as split": settings}
     bins = settings.length_bins if settings.length_bins > 1 else YARDSTICK_BINS
     return {
@@ -55,6 +113,7 @@ def balance_costs(
     default_partition: pd.Series,
     partition: Partitioner,
     balance_of: Callable[[pd.DataFrame, SplitSettings], dict[str, Any]],
+    compare: bool,
 ) -> list[dict[str, Any]]:
     """One row per variant. `default_partition` is the run's own result (id ->
     partition of kept sequences); `partition` repartitions for the other variants;
@@ -64,7 +123,7 @@ def balance_costs(
     )
     whole = table["label"].value_counts(normalize=True)
     rows = []
-    for name, variant in variants(settings).items():
+    for name, variant in variants(settings, compare).items():
         where = default_partition if variant is settings else partition(variant)
         kept = table.assign(partition=table["id"].map(where).fillna(""))
         kept = kept[kept["partition"] != ""].reset_index(drop=True)

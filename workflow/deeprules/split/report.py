@@ -33,7 +33,6 @@ class SplitOutcome:
     within: pd.Series  # identities of graph pairs inside one partition
     classes: Classes
     shift: dict[str, Any]  # split.shift: statistics per pair of partitions and the gate
-    balance_costs: list[dict[str, Any]]  # split.costs: kept vs shift per balance setting
 
 
 def build_report(
@@ -76,7 +75,6 @@ def build_report(
         ),
         "covariate_balance": covariate_balance(outcome.table, outcome.kept, settings),
         "shift": outcome.shift,
-        "balance_costs": outcome.balance_costs,
         "verification": _verification(outcome, settings),
         "timings_s": {k: round(v, 3) for k, v in timings.items()},
     }

@@ -32,7 +32,6 @@ class SplitSettings:
     length_bins: int  # quantile bins of length balanced per label (< 2: not balanced)
     balance_columns: tuple[str, ...]  # metadata columns balanced per label
     covariate_tolerance: float
-    compare_balance: bool  # the cost table repartitions with balance off and stricter
     shift_max_auroc: float
     shift_gated: tuple[str, ...]
     shift_min_sequences: int
@@ -136,7 +135,6 @@ def build_settings(settings: dict[str, Any]) -> SplitSettings:
         length_bins=int(split["balance"]["length_bins"]),
         balance_columns=tuple(split.get("balance_columns") or ()),  # set only by a dataset
         covariate_tolerance=_covariate_tolerance(split["balance"]["tolerance"]),
-        compare_balance=bool(split["balance"]["compare"]),
         shift_max_auroc=float(split["shift"]["max_auroc"]),
         shift_gated=tuple(split["shift"]["gated"]),
         shift_min_sequences=int(split["shift"]["min_sequences"]),

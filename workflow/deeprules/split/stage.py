@@ -4,9 +4,10 @@ classes, verify, and write every output.
 Rule inputs: sequences (curate/sequences.tsv) and, for a dataset with pre-training,
 unlabeled (curate/unlabeled.tsv). Outputs: train, tune, test (contracts.PARTITIONS
 tables), assignments (id, component, partition), dropped (the ledger of removals),
-report (split_report.json), figure (identity.png), balance (balance.png: what
-covariate balance costs), pretrain_excluded (the unlabeled sequences pre-training must
-not use: homologues of tune or test, `deeprules.split.pretraining`).
+report (split_report.json), figure (identity.png), pairs (homology_pairs.tsv: the
+graph's edges, which the split_costs rule repartitions; `deeprules.split.costs`),
+pretrain_excluded (the unlabeled sequences pre-training must not use: homologues of
+tune or test, `deeprules.split.pretraining`).
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +27,12 @@ from deeprules.contracts import PARTITIONS, Classes, decide_classes
 from deeprules.io import InputError, read_tsv, sequence_hash, write_json, write_tsv
 from deeprules.rule import Job
 from deeprules.split.comparison import partition_at_random, place_groups, predefined_partitions
-from deeprules.split.costs import balance_costs, plot_costs
 from deeprules.split.figure import plot_identities
 from deeprules.split.graph import adjacency, homology_components, similarity_graph
 from deeprules.split.homology import RESTARTS, partition_by_homology
 from deeprules.split.partition import REMOVED
 from deeprules.split.pretraining import empty_ledger, pretraining_exclusions
-from deeprules.split.report import SplitOutcome, build_report, covariate_balance
+from deeprules.split.report import SplitOutcome, build_report
 from deeprules.split.settings import SplitSettings, build_settings
 from deeprules.split.shift import gate, passes_gate, shift_statistics, stop_on_shift
 from deeprules.split.strata import build_strata
@@ -66,7 +64,7 @@ def split_dataset(
 ) -> dict[str, Any]:
     """Read curate/sequences.tsv, split, verify, and write every split output.
 
-    outputs: paths for train, tune, test, assignments, dropped, report, figure, balance
+    outputs: paths for train, tune, test, assignments, dropped, report, figure, pairs
     (and pretrain_excluded). `unlabeled_path`: curate/unlabeled.tsv, whose homologues of
     tune and test are listed in pretrain_excluded. Returns the report (also written to
     outputs['report']).
@@ -85,7 +83,7 @@ def split_dataset(
     kept = kept[kept["partition"] != ""].reset_index(drop=True)
     classes = _classes(kept, settings, outputs["train"])
 
-    cross, shift, costs = _check_partitions(table, pairs, kept, settings, threads, workdir, timings)
+    cross, shift = _check_partitions(kept, settings, threads, workdir, timings)
     timings["total_s"] = time.perf_counter() - started
 
     outcome = SplitOutcome(
@@ -99,7 +97,6 @@ def split_dataset(
         within=within_partition_identities(pairs, kept),
         classes=classes,
         shift=shift,
-        balance_costs=costs,
     )
     report = build_report(outcome, settings, timings)
     stop_on_leakage(cross, settings)
@@ -119,49 +116,22 @@ def split_dataset(
 
 
 def _check_partitions(
-    table: pd.DataFrame,
-    pairs: pd.DataFrame,
     kept: pd.DataFrame,
     settings: SplitSettings,
     threads: int,
     workdir: Path | None,
     timings: dict[str, float],
-) -> tuple[pd.DataFrame, dict[str, Any], list[dict[str, Any]]]:
-    """The independent leakage verification, the shift statistics with their gate, and
-    what balance costs; the cost table needs neither check, so it runs beside them."""
-    with _beside(threads) as background:
-        costs = background.submit(_balance_costs, table, pairs, kept, settings, threads, workdir)
-        tick = time.perf_counter()
-        cross = verify_no_leakage(kept, settings, threads, workdir)
-        timings["verification_s"] = time.perf_counter() - tick
-
-        tick = time.perf_counter()
-        shift = shift_statistics(kept, settings.sequence_type, settings.seed)
-        shift["gate"] = gate(shift, settings)
-        timings["shift_s"] = time.perf_counter() - tick
-
-        tick = time.perf_counter()
-        cost_rows = costs.result()
-        timings["balance_costs_wait_s"] = time.perf_counter() - tick
-    return cross, shift, cost_rows
-
-
-def _beside(threads: int) -> Executor:
-    """Where the cost table runs: a forked process beside the verification when the job
-    has more than one thread (its repartitioning is single-threaded Python, the
-    verification mostly MMseqs2 and C), else in line, after it."""
-    if threads > 1:
-        return ProcessPoolExecutor(1, mp_context=get_context("fork"))
-    return _InLine()
-
-
-class _InLine(Executor):
-    """An executor that runs each call when it is submitted."""
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
-        future: Future = Future()
-        future.set_result(fn(*args, **kwargs))
-        return future
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The independent leakage verification, and the shift statistics with their gate:
+    the two checks the partitions must pass before any model sees them."""
+    tick = time.perf_counter()
+    cross = verify_no_leakage(kept, settings, threads, workdir)
+    timings["verification_s"] = time.perf_counter() - tick
+    tick = time.perf_counter()
+    shift = shift_statistics(kept, settings.sequence_type, settings.seed)
+    shift["gate"] = gate(shift, settings)
+    timings["shift_s"] = time.perf_counter() - tick
+    return cross, shift
 
 
 def _homology_graph(
@@ -186,29 +156,6 @@ def _homology_graph(
         component.value_counts().max(),
     )
     return pairs, exhaustive, component
-
-
-def _balance_costs(
-    table: pd.DataFrame,
-    pairs: pd.DataFrame,
-    kept: pd.DataFrame,
-    settings: SplitSettings,
-    threads: int,
-    workdir: Path | None,
-) -> list[dict[str, Any]]:
-    """What covariate balance costs: the table re-partitioned under each variant of the
-    settings (same similarity graph, so only the partitioning differs), each scored
-    with the report's covariate balance, next to this run's own partitions."""
-    return balance_costs(
-        table,
-        settings,
-        kept.set_index("id")["partition"],
-        lambda variant: pd.Series(
-            assign_partitions(table, pairs, variant, threads, workdir, _restarts(variant))[0],
-            index=table["id"],
-        ),
-        lambda subset, yardstick: covariate_balance(table, subset, yardstick),
-    )
 
 
 def _classes(kept: pd.DataFrame, settings: SplitSettings, train_path: Path) -> Classes:
@@ -257,7 +204,8 @@ def assign_partitions(
 ) -> tuple[np.ndarray, pd.DataFrame]:
     """Partition name per row ('' = removed) and the ledger of removals, by the chosen
     method; `restarts`: attempts of the homology method (the cost table's variants use
-    one, so showing what balance costs does not triple the partitioning time)."""
+    one, so showing what balance costs does not triple the partitioning time:
+    deeprules.split.costs)."""
     labels = table["label"].to_numpy()
     rng = np.random.default_rng(settings.seed)
     reasons: dict[int, tuple[str, str]] = {}  # only the homology method removes sequences
@@ -284,12 +232,6 @@ def assign_partitions(
         codes = predefined_partitions(table, settings.partition_column)
     names = np.array([*PARTITIONS, ""])[np.where(codes == REMOVED, len(PARTITIONS), codes)]
     return names, _ledger(table, reasons)
-
-
-def _restarts(variant: SplitSettings) -> int:
-    """Attempts for a cost-table variant: balancing the label alone is cheap (all of
-    them, so `none` is exactly the label-only split); stratified variants take one."""
-    return 1 if variant.length_bins > 1 or variant.balance_columns else RESTARTS
 
 
 def _shift_judge(table: pd.DataFrame, settings: SplitSettings) -> Callable[[np.ndarray], bool]:
@@ -331,6 +273,6 @@ def _write_outputs(
         write_tsv(outputs[name], kept.loc[kept["partition"] == name, columns])
     write_tsv(outputs["assignments"], kept[["id", "component", "partition"]])
     write_tsv(outputs["dropped"], outcome.ledger)
+    write_tsv(outputs["pairs"], outcome.pairs)
     plot_identities(outcome.within, outcome.cross["identity"], settings, outputs["figure"])
-    plot_costs(outcome.balance_costs, settings, outputs["balance"])
     write_json(outputs["report"], report)

@@ -264,6 +264,20 @@ def test_tip7_warns_when_the_split_shifted_lengths():
     assert _length_shift({"partitions": {"train": {}, "test": {}}}) == ""
 
 
+def test_tip7_states_the_sizes_reached_next_to_the_fractions_asked():
+    """amp's default split: whole homology groups leave test at 10% of the kept, not 15%."""
+    from deeprules.report.scorecard import partition_sizes
+
+    sizes = {"train": 3142, "tune": 554, "test": 402}
+    split = {
+        "partitions": {k: {"sequences": n, "fraction": n / 4098} for k, n in sizes.items()},
+        "target_fractions": {"train": 0.7, "tune": 0.15, "test": 0.15},
+    }
+    assert partition_sizes(split) == (
+        "train/tune/test 3,142/554/402 sequences (77/14/10% of those kept; asked 70/15/15%)"
+    )
+
+
 def test_tip1_reads_evaluate_outcomes_and_shows_every_miss():
     """Tip 1 warns unless the CNN is better than the best baseline and every control."""
     from deeprules.report.scorecard import tip1

@@ -286,6 +286,7 @@ def tip7(stages: Stages, dataset: dict[str, Any]) -> dict[str, Any]:
         f"test evaluated {access} time(s)",
         f"{leaks} cross-partition pairs >= {split['threshold']:.0%} identity",
     ]
+    parts.extend(filter(None, [partition_sizes(split)]))
     shuffled = v.shuffled_label_control(base)
     if shuffled:
         parts.append(shuffled["text"])
@@ -327,6 +328,19 @@ def tip7_numbers(
         "shuffled_control": {k: val for k, val in (shuffled or {}).items() if k != "text"},
         "median_lengths": median_lengths(split),
     }
+
+
+def partition_sizes(split: dict[str, Any]) -> str:
+    """The sizes the split reached next to the fractions asked for: whole homology groups
+    and covariate balance move sequences between partitions, so a test set can end up
+    smaller than configured, and a reader should see by how much."""
+    names = list(split["partitions"])
+    if not names:
+        return ""
+    sizes = "/".join(f"{split['partitions'][n]['sequences']:,}" for n in names)
+    reached = "/".join(f"{100 * split['partitions'][n]['fraction']:.0f}" for n in names)
+    asked = "/".join(f"{100 * split['target_fractions'][n]:.0f}" for n in names)
+    return f"{'/'.join(names)} {sizes} sequences ({reached}% of those kept; asked {asked}%)"
 
 
 def times_opened(count: int) -> str:

@@ -28,7 +28,7 @@ def test_tiny_workflow_runs_and_a_rerun_downloads_nothing(tiny_run):
     # every stage's wall time and peak memory, for a user sizing a larger run
     logged = {p.stem for p in (results / "logs").glob("*.log")}
     measured = read_tsv_each(results / "benchmarks")
-    assert set(measured) == logged and all(row["s"] > 0 for row in measured.values())
+    assert set(measured) == logged and all(float(row["s"]) > 0 for row in measured.values())
     assert all(float(measured[stage]["max_rss"]) > 0 for stage in ("split", "baselines", "cnn"))
     requests = len(http_server.requests)
 

@@ -326,3 +326,99 @@ def test_a_dataset_with_an_unlabeled_source_runs_end_to_end(tmp_path):
         tip5["numbers"]["removed_homologs_of_test"]
         == (excluded == "pretrain_homolog_of_test").sum()
     )
+
+
+def two_dataset_project(folder: Path, pretrain_keys: dict, pooled_target: bool = False) -> Path:
+    """A run of two planted DNA datasets, 'related' (the source of pretrain.from, with
+    copies of some target sequences) and 'few' (the target; with `pooled_target` it also
+    declares an unlabeled pool)."""
+    from conftest import write_yaml
+    from planted import as_fasta
+
+    labelled, pool = few_label_task(200, 300, seed=3)
+    related = related_source(labelled, 200, seed=4, copied=labelled["id"].iloc[::5])
+    (folder / "data").mkdir(parents=True)
+    for name, table in (("few", labelled), ("related", related)):
+        for label in ("bound", "background"):
+            (folder / f"data/{name}_{label}.fa").write_text(
+                as_fasta(table[table["label"] == label])
+            )
+    (folder / "data/pool.fa").write_text(as_fasta(pool))
+    for name in ("few", "related"):
+        sources = [
+            {"name": label, "kind": "local", "path": f"data/{name}_{label}.fa", "label": label}
+            for label in ("bound", "background")
+        ]
+        if pooled_target and name == "few":
+            sources.append(
+                {"name": "pool", "kind": "local", "path": "data/pool.fa", "role": "unlabeled"}
+            )
+        write_yaml(
+            folder / f"config/datasets/{name}.yaml",
+            {
+                "sequence_type": "dna",
+                "positive_class": "bound",
+                "labels": {"from": "source"},
+                "sources": sources,
+            },
+        )
+    return write_yaml(
+        folder / "config/config.yaml",
+        {
+            "datasets": ["few", "related"],
+            "seed": 7,
+            "budget": {"trials": 3},
+            "cnn": {"max_epochs": 4, "min_epochs": 2, "growth": {"enabled": False}},
+            "pretrain": pretrain_keys,
+            "baselines": {"families": ["logistic_regression"]},
+        },
+    )
+
+
+def planned_inputs(dry_run: str) -> dict[tuple[str, str], list[str]]:
+    """(rule, dataset) -> input files of every job a `snakemake --dry-run` plans."""
+    jobs, rule, inputs = {}, None, []
+    for line in dry_run.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("rule ") and stripped.endswith(":"):
+            rule, inputs = stripped[5:-1], []
+        elif stripped.startswith("input:") and rule:
+            inputs = [item.strip() for item in stripped[6:].split(",")]
+        elif stripped.startswith("wildcards: dataset=") and rule:
+            jobs[(rule, stripped.split("=", 1)[1])] = inputs
+    return jobs
+
+
+def test_pretrain_from_wires_the_source_train_into_the_targets_split_and_pretrain(tmp_path):
+    """pretrain.from, planned by Snakemake: the target's split reads the source's
+    train.tsv (to list its homologues of tune and test); the target's pretrain reads the
+    source's train, tune and split report and the target's ledger, and no test.tsv of
+    either; the source is not pre-trained; a target with an unlabeled source too is
+    refused before any job."""
+    from conftest import run_workflow
+
+    two_dataset_project(tmp_path / "run", {"from": "related", "epochs": 2})
+    result = run_workflow(tmp_path / "run", "--dry-run")
+    jobs = planned_inputs(result.stdout + result.stderr)
+    assert "results/related/split/train.tsv" in jobs[("split", "few")]
+    assert jobs[("split", "related")] == ["results/related/curate/sequences.tsv"]
+    pretrain_inputs = jobs[("pretrain", "few")]
+    assert set(pretrain_inputs) == {
+        "results/few/split/pretrain_excluded.tsv",
+        "results/related/split/train.tsv",
+        "results/related/split/tune.tsv",
+        "results/related/split/split_report.json",
+        "results/related/explore/gate.json",
+        "results/few/explore/gate.json",
+    }
+    assert not any("test.tsv" in path for path in pretrain_inputs)
+    assert "results/few/pretrain/trunk.keras" in jobs[("cnn", "few")]
+    assert ("cnn_scratch", "few") in jobs
+    assert {("pretrain", "related"), ("cnn_scratch", "related")}.isdisjoint(jobs)
+    assert "results/related/pretrain/trunk.keras" not in jobs[("cnn", "related")]
+
+    two_dataset_project(tmp_path / "pooled", {"from": "related"}, pooled_target=True)
+    refused = run_workflow(tmp_path / "pooled", "--dry-run", check=False)
+    assert refused.returncode != 0 and not (tmp_path / "pooled/results").exists()
+    message = refused.stdout + refused.stderr
+    assert "config.yaml: key 'pretrain.from' names 'related' (supervised pre-training)" in message

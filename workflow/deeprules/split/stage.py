@@ -111,13 +111,11 @@ def split_dataset(
     report = build_report(outcome, settings, timings)
     stop_on_leakage(cross, settings)
     stop_on_shift(shift["gate"], settings.method)
-    excluded = empty_ledger()
-    if unlabeled_path is not None or pretrain_source is not None:
-        tick = time.perf_counter()
-        excluded, report["pretraining"] = _pretraining_ledger(
-            unlabeled_path, pretrain_source, kept, settings, threads, workdir
-        )
-        report["pretraining"]["seconds"] = time.perf_counter() - tick
+    excluded, facts = _pretraining_ledger(
+        unlabeled_path, pretrain_source, kept, settings, threads, workdir
+    )
+    if facts is not None:  # a dataset with pre-training
+        report["pretraining"] = facts
     _write_outputs(outcome, report, settings, outputs)
     if "pretrain_excluded" in outputs:
         write_tsv(outputs["pretrain_excluded"], excluded)
@@ -131,14 +129,23 @@ def _pretraining_ledger(
     settings: SplitSettings,
     threads: int,
     workdir: Path | None,
-) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The homologues of tune and test among the pre-training sequences: the unlabeled
-    pool, or the pretrain.from dataset's train partition (read as the partition it is)."""
+) -> tuple[pd.DataFrame, dict[str, Any] | None]:
+    """The homologues of tune and test among the pre-training sequences (the unlabeled
+    pool, or the pretrain.from dataset's train partition, read as the partition it is)
+    and the report's facts with the time taken; an empty ledger and None without
+    pre-training."""
+    if unlabeled_path is None and pretrain_source is None:
+        return empty_ledger(), None
+    tick = time.perf_counter()
     if pretrain_source is None:
-        return pretraining_exclusions(read_tsv(unlabeled_path), kept, settings, threads, workdir)
-    source, path = pretrain_source
-    train = read_partition(path, "train")
-    return pretraining_exclusions(train, kept, settings, threads, workdir, source=source)
+        candidates, source = read_tsv(unlabeled_path), None
+    else:
+        source, path = pretrain_source
+        candidates = read_partition(path, "train")
+    excluded, facts = pretraining_exclusions(
+        candidates, kept, settings, threads, workdir, source=source
+    )
+    return excluded, facts | {"seconds": time.perf_counter() - tick}
 
 
 def _check_partitions(

@@ -2,9 +2,9 @@
 # unlabeled sources plus train, or (pretrain.from) by classification on another
 # dataset's train partition and labels; either minus the split's list of homologues of
 # tune and test. Only for datasets with pre-training (PRETRAINING in common.smk). It
-# never reads a test.tsv (pretrain_data_inputs). The checkpoint folder results/{dataset}/pretrain/checkpoint/ is not an
-# output on purpose: Snakemake deletes a failed job's outputs, and it lets a killed
-# job resume after its last finished epoch.
+# never reads a test.tsv (pretrain_data_inputs). The checkpoint folder
+# results/{dataset}/pretrain/checkpoint/ is not an output on purpose: Snakemake deletes
+# a failed job's outputs, and it lets a killed job resume after its last finished epoch.
 
 
 rule pretrain:

@@ -7,7 +7,7 @@ class in a 'hard' batch without its motif (a failure domain no model can beat).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -70,3 +70,24 @@ def few_label_task(
     table = planted_table(labelled, seed, classes, length, prefix="lab")
     pool = planted_table(unlabeled, seed + 1, classes, length, prefix="unl")
     return table, pool[["id", "sequence"]].assign(source="unlabeled_pool")
+
+
+def related_source(
+    target: pd.DataFrame,
+    labelled: int,
+    seed: int,
+    copied: Sequence[str] = (),
+    prefix: str = "rel",
+    motif: str = "TGACTCAGCA",
+    length: int | tuple[int, int] = 60,
+) -> pd.DataFrame:
+    """A second labelled dataset of the same task, for supervised pre-training
+    (pretrain.from): `labelled` new sequences from `few_label_task`'s generator, then
+    verbatim copies of the target's `copied` ids (ids 'copy_<id>', labels kept), as a
+    public dataset holds some of another's sequences. Columns as `planted_table`'s."""
+    classes = {"bound": motif, "background": None}
+    own = planted_table(labelled, seed, classes, length, prefix=prefix)
+    copies = target[target["id"].isin(set(copied))].assign(
+        id=lambda table: "copy_" + table["id"], component=lambda table: table["id"]
+    )
+    return pd.concat([own, copies[own.columns]], ignore_index=True)

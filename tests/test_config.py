@@ -119,3 +119,78 @@ def test_unlabeled_sources_need_no_label_and_reach_only_pretraining_settings(tmp
     assert settings["pretrain"]["epochs"] == 3
     assert not {"choices", "finetune_learning_rate_factor"} & set(settings["pretrain"])
     assert settings["length"] == {"max_length": None, "length_quantile": 0.99}
+
+
+def test_pretrain_from_is_checked_across_datasets_before_any_job(tmp_path):
+    """pretrain.from must name a dataset of the run whose sequence type every other
+    dataset shares, and no dataset it pre-trains may also declare an unlabeled source;
+    each message names the key, the file that set it and what to change."""
+    pool = {"name": "pool", "kind": "local", "path": "pool.fa", "role": "unlabeled"}
+    write_yaml(tmp_path / "source.yaml", GOOD_DATASET)
+    write_yaml(tmp_path / "target.yaml", GOOD_DATASET)
+    write_yaml(tmp_path / "protein.yaml", {**GOOD_DATASET, "sequence_type": "protein"})
+    write_yaml(
+        tmp_path / "pooled.yaml", {**GOOD_DATASET, "sources": [*GOOD_DATASET["sources"], pool]}
+    )
+
+    def load(datasets: list[str], source: str) -> dict:
+        settings = {"datasets": datasets, "datasets_dir": str(tmp_path)}
+        config = validate_run_config({**settings, "pretrain": {"from": source}})
+        return load_datasets(config, layers=[("run.yaml", {"pretrain": {"from": source}})])
+
+    assert set(load(["source", "target"], "source")) == {"source", "target"}
+    with pytest.raises(
+        InputError,
+        match=r"run\.yaml: key 'pretrain\.from' names 'sorce', which is not a dataset of this "
+        r"run \(datasets: source, target\); name one of them",
+    ):
+        load(["source", "target"], "sorce")
+    with pytest.raises(
+        InputError,
+        match=r"key 'pretrain\.from' names 'source', a dna dataset, but 'protein' is protein: "
+        r"the trunk reads one one-hot alphabet.*set pretrain\.from to null",
+    ):
+        load(["source", "protein"], "source")
+    with pytest.raises(
+        InputError,
+        match=r"key 'pretrain\.from' names 'source' \(supervised pre-training\), but dataset "
+        r"'pooled' also declares a source with role 'unlabeled'.*remove the unlabeled sources",
+    ):
+        load(["source", "pooled"], "source")
+    # the source itself may keep its unlabeled sources: it is not pre-trained from itself
+    assert set(load(["pooled", "target"], "pooled")) == {"pooled", "target"}
+
+
+def test_pretrain_from_reaches_only_the_datasets_it_pre_trains(tmp_path):
+    """Params are the contract: with pretrain.from every stage of the source dataset
+    reads what it read without the key; the other dataset's split names the source, its
+    pretrain stage gets the source (and no mask_fraction), its CNN the trunk choices."""
+    from deeprules.config import STAGE_SETTINGS, pretrains, split_settings, supervised_source
+
+    write_yaml(tmp_path / "source.yaml", GOOD_DATASET)
+    write_yaml(tmp_path / "target.yaml", GOOD_DATASET)
+    base = {"datasets": ["source", "target"], "datasets_dir": str(tmp_path)}
+    plain = validate_run_config(dict(base))
+    config = validate_run_config({**base, "pretrain": {"from": "source"}})
+    datasets = load_datasets(config)
+    source, target = datasets["source"], datasets["target"]
+    assert plain["pretrain"]["from"] is None
+    assert supervised_source(config, source) is None and not pretrains(config, source)
+    assert supervised_source(config, target) == "source" and pretrains(config, target)
+    assert not pretrains(plain, target)
+    for stage, build in STAGE_SETTINGS.items():
+        assert build(config, source) == build(plain, source), stage
+    changed = {
+        stage
+        for stage, build in STAGE_SETTINGS.items()
+        if build(config, target) != build(plain, target)
+    }
+    assert changed == {"split", "pretrain", "cnn"}
+    assert split_settings(config, target)["pretrain_from"] == "source"
+    pretrain = STAGE_SETTINGS["pretrain"](config, target)
+    assert pretrain["source"] == "source" and "mask_fraction" not in pretrain["pretrain"]
+    assert "from" not in pretrain["pretrain"]
+    assert set(STAGE_SETTINGS["cnn"](config, target)["pretrain"]) == {
+        "choices",
+        "finetune_learning_rate_factor",
+    }

@@ -9,11 +9,11 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from planted import few_label_task
+from planted import few_label_task, related_source
 
 from deeprules import pretrain
 from deeprules.config import pretrain_settings, validate_run_config
-from deeprules.io import read_json, write_tsv
+from deeprules.io import read_json, write_json, write_tsv
 from deeprules.pretrain import training
 from deeprules.rule import Job
 
@@ -40,6 +40,39 @@ def pretrain_job(folder: Path, excluded: list[str] = (), **pretrain_keys) -> Job
     inputs = {name: folder / f"{name}.tsv" for name in ("unlabeled", "excluded", "train", "tune")}
     outputs = {"trunk": folder / "out" / "trunk.keras", "summary": folder / "out" / "summary.json"}
     return Job(inputs, outputs, pretrain_settings(config, dataset), threads=2)
+
+
+def supervised_job(folder: Path, excluded: list[str] = (), **pretrain_keys) -> Job:
+    """A pretrain job with pretrain.from: the target 'planted' learns from the train
+    partition (100) and labels of the related dataset 'related', measured on its tune
+    (40); the target's split listed `excluded` of the source's train sequences."""
+    labelled, _ = few_label_task(90, 1, seed=21)
+    source = related_source(labelled, 140, seed=22)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_tsv(folder / "source_train.tsv", source.iloc[:100])
+    write_tsv(folder / "source_tune.tsv", source.iloc[100:])
+    write_json(folder / "source_split_report.json", {"classes": ["background", "bound"]})
+    write_tsv(
+        folder / "excluded.tsv",
+        source[source["id"].isin(excluded)][["id"]].assign(
+            sequence_sha256="x", reason="pretrain_homolog_of_test", detail="planted"
+        ),
+    )
+    config = validate_run_config(
+        {
+            "datasets": ["planted", "related"],
+            "seed": 5,
+            "pretrain": {**TRUNK, "from": "related", **pretrain_keys},
+        }
+    )
+    dataset = {"name": "planted", "sequence_type": "dna", "sources": []}
+    names = ("source_train", "source_tune", "source_split_report", "excluded")
+    inputs = {name: folder / f"{name}.{'json' if 'report' in name else 'tsv'}" for name in names}
+    outputs = {"trunk": folder / "out" / "trunk.keras", "summary": folder / "out" / "summary.json"}
+    return Job(inputs, outputs, pretrain_settings(config, dataset), threads=2)
+
+
+JOBS = {"masked": pretrain_job, "supervised": supervised_job}
 
 
 def weights(path: Path) -> list[np.ndarray]:
@@ -72,8 +105,12 @@ def test_masked_objective_learns_and_is_deterministic(tmp_path):
     assert pretrain.run(other_seed)["history"][0]["loss"] != history[0]["loss"]
 
 
-def test_a_killed_job_resumes_after_its_last_epoch_to_the_same_weights(tmp_path, monkeypatch):
-    whole = pretrain.run(pretrain_job(tmp_path / "whole"))
+@pytest.mark.parametrize("objective", ["masked", "supervised"])
+def test_a_killed_job_resumes_after_its_last_epoch_to_the_same_weights(
+    tmp_path, monkeypatch, objective
+):
+    make_job = JOBS[objective]
+    whole = pretrain.run(make_job(tmp_path / "whole"))
     saved = training.save_checkpoint
     calls = []
 
@@ -84,7 +121,7 @@ def test_a_killed_job_resumes_after_its_last_epoch_to_the_same_weights(tmp_path,
             raise KeyboardInterrupt("killed")
 
     monkeypatch.setattr(training, "save_checkpoint", killed_after_two)
-    job = pretrain_job(tmp_path / "killed")
+    job = make_job(tmp_path / "killed")
     with pytest.raises(KeyboardInterrupt):
         pretrain.run(job)
     assert not job.outputs["trunk"].exists()
@@ -97,7 +134,7 @@ def test_a_killed_job_resumes_after_its_last_epoch_to_the_same_weights(tmp_path,
     ):
         np.testing.assert_array_equal(one, two)
     # a changed setting does not resume a checkpoint made under another
-    changed = pretrain_job(tmp_path / "killed", mask_fraction=0.2)
+    changed = make_job(tmp_path / "killed", learning_rate=0.01)
     assert pretrain.run(changed)["history"][0]["loss"] != whole["history"][0]["loss"]
 
 
@@ -143,6 +180,70 @@ def test_the_cnn_starts_from_the_trunk_frozen_or_fine_tuned(tmp_path):
     )
     assert values["filters"] == 16 and values["pool_size"] == 1
     assert values["learning_rate"] == pytest.approx(0.001)
+
+
+def test_a_supervised_trunk_learns_the_sources_labels_deterministically(tmp_path):
+    """pretrain.from: the trunk learns the source's train labels (minus the split's
+    exclusions), measured on the source's tune; the same seed gives the same weights;
+    the CNN search loads its convolutions (frozen: unchanged by training)."""
+    import keras_tuner as kt
+
+    from deeprules import encoding
+    from deeprules.cnn.job import _trunk
+    from deeprules.cnn.model import build_model
+
+    first = pretrain.run(
+        supervised_job(tmp_path / "a", excluded=["rel0", "rel1", "rel2"], epochs=4)
+    )
+    assert first["kind"] == "supervised" and first["source"]["dataset"] == "related"
+    assert first["sequences"] == {
+        "source_dataset": "related",
+        "source_train_read": 100,
+        "source_train_removed": {"pretrain_homolog_of_test": 3},
+        "source_train_used": 97,
+        "total": 97,
+    }
+    history = first["history"]
+    assert history[-1]["loss"] < history[0]["loss"]
+    assert {"accuracy", "tune_accuracy"} <= set(history[-1]) and "mask_fraction" not in first
+    again = pretrain.run(
+        supervised_job(tmp_path / "b", excluded=["rel0", "rel1", "rel2"], epochs=4)
+    )
+    assert [row["loss"] for row in again["history"]] == [row["loss"] for row in history]
+    for one, two in zip(
+        weights(tmp_path / "a/out/trunk.keras"),
+        weights(tmp_path / "b/out/trunk.keras"),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(one, two)
+
+    cnn_job = Job(
+        {
+            "trunk": tmp_path / "a/out/trunk.keras",
+            "pretrain_summary": tmp_path / "a/out/summary.json",
+        },
+        {},
+        {"pretrain": {"choices": ["frozen"], "finetune_learning_rate_factor": 0.1}},
+    )
+    trunk = _trunk(cnn_job)
+    assert trunk["values"] == {
+        "conv_blocks": 2,
+        "filters": 16,
+        "kernel_size": 9,
+        "dilation": 2,
+        "pool_size": 1,
+    }
+    hp = kt.HyperParameters()
+    hp.values = {"pretrained": "frozen", "learning_rate": 0.01}
+    space = validate_run_config({"datasets": ["x"]})["cnn"]["search_space"]
+    model = build_model(hp, 80, 4, 2, space, trunk=trunk)
+    x = encoding.one_hot(["ACGT" * 10, "TTGACTCAGCAA" * 3], "dna", 80)
+    model.fit(x, np.array([[0.0], [1.0]]), epochs=2, verbose=0)
+    source_conv2 = keras.saving.load_model(trunk["path"], compile=False).get_layer("conv2")
+    for loaded, trained in zip(
+        source_conv2.get_weights(), model.get_layer("conv2").get_weights(), strict=True
+    ):
+        np.testing.assert_array_equal(loaded, trained)
 
 
 @pytest.mark.slow
@@ -225,3 +326,99 @@ def test_a_dataset_with_an_unlabeled_source_runs_end_to_end(tmp_path):
         tip5["numbers"]["removed_homologs_of_test"]
         == (excluded == "pretrain_homolog_of_test").sum()
     )
+
+
+def two_dataset_project(folder: Path, pretrain_keys: dict, pooled_target: bool = False) -> Path:
+    """A run of two planted DNA datasets, 'related' (the source of pretrain.from, with
+    copies of some target sequences) and 'few' (the target; with `pooled_target` it also
+    declares an unlabeled pool)."""
+    from conftest import write_yaml
+    from planted import as_fasta
+
+    labelled, pool = few_label_task(200, 300, seed=3)
+    related = related_source(labelled, 200, seed=4, copied=labelled["id"].iloc[::5])
+    (folder / "data").mkdir(parents=True)
+    for name, table in (("few", labelled), ("related", related)):
+        for label in ("bound", "background"):
+            (folder / f"data/{name}_{label}.fa").write_text(
+                as_fasta(table[table["label"] == label])
+            )
+    (folder / "data/pool.fa").write_text(as_fasta(pool))
+    for name in ("few", "related"):
+        sources = [
+            {"name": label, "kind": "local", "path": f"data/{name}_{label}.fa", "label": label}
+            for label in ("bound", "background")
+        ]
+        if pooled_target and name == "few":
+            sources.append(
+                {"name": "pool", "kind": "local", "path": "data/pool.fa", "role": "unlabeled"}
+            )
+        write_yaml(
+            folder / f"config/datasets/{name}.yaml",
+            {
+                "sequence_type": "dna",
+                "positive_class": "bound",
+                "labels": {"from": "source"},
+                "sources": sources,
+            },
+        )
+    return write_yaml(
+        folder / "config/config.yaml",
+        {
+            "datasets": ["few", "related"],
+            "seed": 7,
+            "budget": {"trials": 3},
+            "cnn": {"max_epochs": 4, "min_epochs": 2, "growth": {"enabled": False}},
+            "pretrain": pretrain_keys,
+            "baselines": {"families": ["logistic_regression"]},
+        },
+    )
+
+
+def planned_inputs(dry_run: str) -> dict[tuple[str, str], list[str]]:
+    """(rule, dataset) -> input files of every job a `snakemake --dry-run` plans."""
+    jobs, rule, inputs = {}, None, []
+    for line in dry_run.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("rule ") and stripped.endswith(":"):
+            rule, inputs = stripped[5:-1], []
+        elif stripped.startswith("input:") and rule:
+            inputs = [item.strip() for item in stripped[6:].split(",")]
+        elif stripped.startswith("wildcards: dataset=") and rule:
+            jobs[(rule, stripped.split("=", 1)[1])] = inputs
+    return jobs
+
+
+def test_pretrain_from_wires_the_source_train_into_the_targets_split_and_pretrain(tmp_path):
+    """pretrain.from, planned by Snakemake: the target's split reads the source's
+    train.tsv (to list its homologues of tune and test); the target's pretrain reads the
+    source's train, tune and split report and the target's ledger, and no test.tsv of
+    either; the source is not pre-trained; a target with an unlabeled source too is
+    refused before any job."""
+    from conftest import run_workflow
+
+    two_dataset_project(tmp_path / "run", {"from": "related", "epochs": 2})
+    result = run_workflow(tmp_path / "run", "--dry-run")
+    jobs = planned_inputs(result.stdout + result.stderr)
+    assert "results/related/split/train.tsv" in jobs[("split", "few")]
+    assert jobs[("split", "related")] == ["results/related/curate/sequences.tsv"]
+    pretrain_inputs = jobs[("pretrain", "few")]
+    assert set(pretrain_inputs) == {
+        "results/few/split/pretrain_excluded.tsv",
+        "results/related/split/train.tsv",
+        "results/related/split/tune.tsv",
+        "results/related/split/split_report.json",
+        "results/related/explore/gate.json",
+        "results/few/explore/gate.json",
+    }
+    assert not any("test.tsv" in path for path in pretrain_inputs)
+    assert "results/few/pretrain/trunk.keras" in jobs[("cnn", "few")]
+    assert ("cnn_scratch", "few") in jobs
+    assert {("pretrain", "related"), ("cnn_scratch", "related")}.isdisjoint(jobs)
+    assert "results/related/pretrain/trunk.keras" not in jobs[("cnn", "related")]
+
+    two_dataset_project(tmp_path / "pooled", {"from": "related"}, pooled_target=True)
+    refused = run_workflow(tmp_path / "pooled", "--dry-run", check=False)
+    assert refused.returncode != 0 and not (tmp_path / "pooled/results").exists()
+    message = refused.stdout + refused.stderr
+    assert "config.yaml: key 'pretrain.from' names 'related' (supervised pre-training)" in message

@@ -756,3 +756,22 @@ def test_tip5_states_what_pretraining_changed_or_that_there_was_none():
     assert row["numbers"]["removed_homologs_of_test"] == 3
     no_test = tip5({"cnn": cnn, "pretrain": pretrain}, {})
     assert no_test["verdict"] == "not_assessed"
+    # supervised pre-training (pretrain.from): the source dataset and its removals
+    supervised = {
+        "kind": "supervised",
+        "sequences": {
+            "source_dataset": "related",
+            "source_train_read": 40,
+            "source_train_removed": {"pretrain_homolog_of_tune": 1, "pretrain_homolog_of_test": 4},
+            "source_train_used": 35,
+            "total": 35,
+        },
+        "final_tune_accuracy": 0.8,
+    }
+    row = tip5({"cnn": cnn, "pretrain": supervised, "evaluate": evaluate}, {})
+    assert row["verdict"] == "pretraining_helped"
+    assert "pre-trained on dataset 'related' (its train labels)" in row["action"]
+    assert "labels of 35 train sequences of dataset 'related'" in row["answer"]
+    assert "(1 homologues of tune and 4 of test removed first)" in row["answer"]
+    assert row["numbers"]["removed_homologs_of_test"] == 4
+    assert row["numbers"]["objective"] == "supervised"

@@ -44,7 +44,9 @@ FEEDS = {
     "interpret": ["report"],
     "report": [],
 }
-# Rules only a dataset with an unlabeled source has (Tip 5); the tiny dataset has none.
+# Rules only a dataset with pre-training has (Tip 5: an unlabeled source, or another
+# dataset named by pretrain.from); the tiny dataset has none. Across datasets, a
+# target's split also reads the pretrain.from dataset's train.tsv (own test below).
 PRETRAINING_ONLY = {"pretrain", "cnn_scratch"}
 
 
@@ -91,6 +93,9 @@ RUN_CONFIG: dict[str, set[str]] = {
         f"baselines.large_data.{key}": from_stages("baselines")
         for key in ("above_sequences", "kernel_components", "knn_reference_sequences")
     },
+    # the tiny run alone: 'tiny' would name itself, the source, which is not pre-trained;
+    # the two-dataset cases are an own test (test_pretrain_from_reruns_targets_not_the_source)
+    "pretrain.from": NOTHING,
     # Read only for a dataset with an unlabeled source: the tiny run never reads them.
     **{
         f"pretrain.{key}": NOTHING
@@ -502,7 +507,7 @@ def _valid_dataset(path: Path) -> bool:
     return True
 
 
-OWN_TESTS = ("datasets", "datasets_dir")
+OWN_TESTS = ("datasets", "datasets_dir", "pretrain.from")
 
 
 def test_moving_the_dataset_files_reruns_nothing(finished):
@@ -528,3 +533,30 @@ def test_a_new_dataset_schedules_only_itself(finished):
 
 def _table(wrong: dict[str, Any]) -> str:
     return "key: (scheduled, expected)\n" + "\n".join(f"{k}: {v}" for k, v in wrong.items())
+
+
+def test_pretrain_from_reruns_targets_not_the_source(finished):
+    """pretrain.from (supervised pre-training, Tip 5) on the finished tiny run. Alone,
+    'tiny' names the source, which is not pre-trained: nothing reruns. With a second
+    dataset tiny2 (the same file, new, so all of it is planned): as a target of tiny2,
+    tiny's split reruns (it now reads tiny2's train.tsv and names it in its params) with
+    the pre-training rules and everything after the split; as the source, none of
+    tiny's stages reruns and tiny2 gets the pre-training rules."""
+    workdir, config, dataset = finished
+
+    def with_from(run: dict[str, Any], source: str) -> dict[str, Any]:
+        return {**run, "pretrain": {**run["pretrain"], "from": source}}
+
+    alone = scheduled(workdir, with_from(config, "tiny"), "from_alone")
+    assert rules_of(alone) == set()
+    folder = workdir / "matrix" / "from_two"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("tiny", "tiny2"):
+        (folder / f"{name}.yaml").write_text(yaml.safe_dump(dataset, sort_keys=False))
+    two = {**config, "datasets": ["tiny", "tiny2"], "datasets_dir": str(folder)}
+    as_target = scheduled(workdir, with_from(two, "tiny2"), "from_target")
+    assert rules_of(as_target, "tiny") == from_stages("split", pretraining=True)
+    assert rules_of(as_target, "tiny2") == from_stages("fetch")
+    as_source = scheduled(workdir, with_from(two, "tiny"), "from_source")
+    assert rules_of(as_source, "tiny") == set()
+    assert rules_of(as_source, "tiny2") == from_stages("fetch", pretraining=True)

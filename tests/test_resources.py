@@ -136,6 +136,18 @@ def test_rule_callables_read_the_named_inputs_and_the_attempt(tmp_path):
     assert memory == 1000 + 20 * 40 + 2 * 2500
 
 
+def test_pretrain_is_sized_by_the_sequences_it_learns_from_either_kind(tmp_path):
+    """Masked residues learn from the unlabeled pool and train; a supervised trunk
+    (pretrain.from) from the source dataset's train; a job with neither is an error."""
+    masked = sized(tmp_path, {"unlabeled": 50.0, "train": 10.0, "tune": 5.0})
+    assert input_megabytes("pretrain", InputFiles(fromdict=masked)) == pytest.approx((60.0, 5.0))
+    supervised = sized(tmp_path, {"source_train": 20.0, "source_tune": 4.0, "excluded": 0.5})
+    data, other = input_megabytes("pretrain", InputFiles(fromdict=supervised))
+    assert (data, other) == pytest.approx((20.0, 4.5))
+    with pytest.raises(KeyError, match="none of its data inputs"):
+        input_megabytes("pretrain", InputFiles(fromdict={"excluded": supervised["excluded"]}))
+
+
 def test_curate_is_sized_by_the_fetched_files_in_provenance(tmp_path):
     provenance = tmp_path / "provenance.json"
     sources = [{"name": "a", "size": 150_000_000}, {"name": "b", "size": 50_000_000}]

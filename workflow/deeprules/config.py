@@ -21,6 +21,7 @@ from deeprules.config_checks import (
     blame,
     dataset_problems,
     key_name,
+    pretraining_problems,
     read_yaml,
     run_config_problems,
 )
@@ -111,8 +112,12 @@ def load_dataset(path: str | Path) -> dict[str, Any]:
     return dataset
 
 
-def load_datasets(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Load every dataset the run config names, refusing unknown names."""
+def load_datasets(
+    config: dict[str, Any], where: str = "config/config.yaml", layers: Sequence[Layer] = ()
+) -> dict[str, dict[str, Any]]:
+    """Load every dataset the run config names, refusing unknown names, then the rules
+    across the run config and the datasets (pretrain.from: `layers` as for
+    validate_run_config, so the error names the file that set the key)."""
     folder = Path(config["datasets_dir"])
     datasets = {}
     for index, name in enumerate(config["datasets"]):
@@ -124,6 +129,12 @@ def load_datasets(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
                 f"({path} does not exist; known datasets: {', '.join(known)})"
             )
         datasets[name] = load_dataset(path)
+    problems = [
+        f"{blame(path, layers, where)}: key '{key_name(path)}' {message}"
+        for path, message in pretraining_problems(config, datasets)
+    ]
+    if problems:
+        raise InputError("\n".join(problems))
     return datasets
 
 
@@ -135,8 +146,25 @@ def load_datasets(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def has_pretraining(dataset: dict[str, Any]) -> bool:
-    """The dataset declares an unlabeled source: it gets the pretrain stage (Tip 5)."""
+    """The dataset declares an unlabeled source: it gets self-supervised pre-training
+    (Tip 5), unless pretrain.from names another dataset (then the run is refused, see
+    config_checks.pretraining_problems)."""
     return any(source["role"] == "unlabeled" for source in dataset["sources"])
+
+
+def supervised_source(config: dict[str, Any], dataset: dict[str, Any]) -> str | None:
+    """The dataset whose train partition and labels pre-train this dataset's trunk
+    (pretrain.from), or None: without the key, and for the source itself, which is not
+    pre-trained from its own train partition."""
+    source = config["pretrain"]["from"]
+    return source if source is not None and source != dataset["name"] else None
+
+
+def pretrains(config: dict[str, Any], dataset: dict[str, Any]) -> bool:
+    """The dataset gets the pretrain stage, the trunk as a CNN option and the
+    from-scratch CNN beside it: self-supervised (an unlabeled source) or supervised
+    (pretrain.from names another dataset of the run)."""
+    return has_pretraining(dataset) or supervised_source(config, dataset) is not None
 
 
 def _dataset_keys(dataset: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
@@ -201,17 +229,22 @@ def split_settings(config: dict[str, Any], dataset: dict[str, Any]) -> dict[str,
         merged["balance_columns"] = override["balance_columns"]
     if "threshold" in override:
         merged["threshold_key"] = f"dataset '{dataset['name']}' key 'split.threshold'"
-    return {
+    settings = {
         "dataset": _dataset_keys(dataset, ("sequence_type", "positive_class")),
         "split": merged,
         "seed": config["seed"],
     }
+    source = supervised_source(config, dataset)
+    if source is not None:  # only then: other datasets' split params stay as they were
+        settings["pretrain_from"] = source  # whose train.tsv the split filters (Tip 5)
+    return settings
 
 
 def split_costs_settings(config: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]:
     """The split's settings (the cost table repartitions under variants of them) and
-    whether to compare variants at all."""
-    return split_settings(config, dataset) | {"compare": config["split"]["balance"]["compare"]}
+    whether to compare variants at all; not which dataset pre-training reads."""
+    split = {k: v for k, v in split_settings(config, dataset).items() if k != "pretrain_from"}
+    return split | {"compare": config["split"]["balance"]["compare"]}
 
 
 def baselines_settings(config: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]:
@@ -236,7 +269,7 @@ def cnn_settings(config: dict[str, Any], dataset: dict[str, Any]) -> dict[str, A
     With pre-training (Tip 5) also what the search may do with the trunk: other datasets'
     CNNs do not rerun when those keys change."""
     settings = cnn_scratch_settings(config, dataset) | {"model": "cnn"}
-    if has_pretraining(dataset):
+    if pretrains(config, dataset):
         keys = ("choices", "finetune_learning_rate_factor")
         settings["pretrain"] = {key: config["pretrain"][key] for key in keys}
     return settings
@@ -256,17 +289,25 @@ def cnn_scratch_settings(config: dict[str, Any], dataset: dict[str, Any]) -> dic
 
 
 def pretrain_settings(config: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]:
-    """Masked-residue pre-training of the trunk: its architecture and training, and the
-    CNN's input-length rule applied to the pre-training sequences. What the CNN search
-    does with the trunk (choices, fine-tuning rate) is the cnn stage's."""
-    cnn_only = ("choices", "finetune_learning_rate_factor")
-    return {
+    """Pre-training of the trunk: its architecture and training, and the CNN's
+    input-length rule applied to the pre-training sequences. What the CNN search does
+    with the trunk (choices, fine-tuning rate) is the cnn stage's. Supervised (from
+    pretrain.from's train partition): the source's name, and no mask_fraction, which only
+    the masked-residue objective reads."""
+    source = supervised_source(config, dataset)
+    unread = ("choices", "finetune_learning_rate_factor", "from")
+    if source is not None:
+        unread += ("mask_fraction",)
+    settings = {
         "dataset": _dataset_keys(dataset, ("sequence_type",)),
-        "pretrain": {k: v for k, v in config["pretrain"].items() if k not in cnn_only},
+        "pretrain": {k: v for k, v in config["pretrain"].items() if k not in unread},
         "length": {key: config["cnn"][key] for key in ("max_length", "length_quantile")},
         "seed": config["seed"],
         "deterministic": config["deterministic"],
     }
+    if source is not None:  # only then: a masked-residue dataset's params stay as they were
+        settings["source"] = source
+    return settings
 
 
 def evaluate_settings(config: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]:

@@ -169,6 +169,53 @@ def _search_space_ranges(spaces: dict[str, Any]) -> list[Problem]:
     return problems
 
 
+def pretraining_problems(config: dict[str, Any], datasets: dict[str, Any]) -> list[Problem]:
+    """pretrain.from across the run's datasets: the source must be one of them, every
+    dataset it pre-trains must share its sequence type (the trunk's first convolution
+    reads the source's one-hot alphabet), and none may also declare an unlabeled source
+    (a trunk has one objective: rather refuse than silently ignore a declared source)."""
+    source = config["pretrain"]["from"]
+    if source is None:
+        return []
+    key = ("pretrain", "from")
+    if source not in datasets:
+        return [
+            (
+                key,
+                f"names '{source}', which is not a dataset of this run (datasets: "
+                f"{', '.join(datasets)}); name one of them, add '{source}' to datasets, or "
+                "set pretrain.from to null",
+            )
+        ]
+    problems: list[Problem] = []
+    kind = datasets[source]["sequence_type"]
+    for name, dataset in datasets.items():
+        if name == source:
+            continue
+        if dataset["sequence_type"] != kind:
+            problems.append(
+                (
+                    key,
+                    f"names '{source}', a {kind} dataset, but '{name}' is "
+                    f"{dataset['sequence_type']}: the trunk reads one one-hot alphabet, so "
+                    "every dataset pre-trained from it needs the same sequence_type; run "
+                    f"'{name}' in a run of its own, or set pretrain.from to null",
+                )
+            )
+        if any(s["role"] == "unlabeled" for s in dataset["sources"]):
+            problems.append(
+                (
+                    key,
+                    f"names '{source}' (supervised pre-training), but dataset '{name}' also "
+                    "declares a source with role 'unlabeled' (self-supervised pre-training) "
+                    "and a trunk has one objective; remove the unlabeled sources from "
+                    f"'{name}''s dataset file, run '{name}' in a run of its own, or set "
+                    "pretrain.from to null",
+                )
+            )
+    return problems
+
+
 def dataset_problems(dataset: dict[str, Any]) -> list[Problem]:
     """Rules across keys of a validated dataset file."""
     problems: list[Problem] = []

@@ -155,9 +155,9 @@ COSTS["pretrain"] = StageCost(
     base_mb=3000,
     mb_per_data_mb=4,
     minutes_per_data_mb=30,
-    data=("unlabeled", "train"),
-    why="as the CNN: TensorFlow plus the one-hot sequences, over the unlabeled pool and train; "
-    "time grows with positions x epochs",
+    data=("unlabeled", "train", "source_train"),  # those the job has (supervised: source_train)
+    why="as the CNN: TensorFlow plus the one-hot sequences, over the unlabeled pool and train "
+    "(or the pretrain.from dataset's train); time grows with positions x epochs",
 )
 
 
@@ -188,7 +188,10 @@ def input_megabytes(stage: str, job_input: Any) -> tuple[float, float]:
     if names == (SOURCES,):
         (provenance,) = _files(job_input)
         return _source_megabytes(provenance), every
-    data = sum(_megabytes(getattr(job_input, name)) for name in names)
+    present = [name for name in names if hasattr(job_input, name)]  # pretrain: one of two kinds
+    if not present:
+        raise KeyError(f"stage {stage!r}: the job has none of its data inputs {names}")
+    data = sum(_megabytes(getattr(job_input, name)) for name in present)
     return data, max(every - data, 0.0)
 
 

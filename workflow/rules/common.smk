@@ -8,8 +8,9 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 from deeprules.config import (
     STAGE_SETTINGS,
     config_layers,
-    has_pretraining,
     load_datasets,
+    pretrains,
+    supervised_source,
     validate_run_config,
 )
 from deeprules.failures import failure_summary
@@ -26,7 +27,7 @@ try:
         workflow.config_settings.config,
     )
     validate_run_config(config, layers=LAYERS)
-    DATASETS = load_datasets(config)
+    DATASETS = load_datasets(config, layers=LAYERS)
 except InputError as error:
     raise WorkflowError(str(error)) from None
 
@@ -73,20 +74,54 @@ def local_files(wildcards):
     return files
 
 
-# Datasets with an unlabeled source (Tip 5): only they get the pretrain rule, a CNN
-# search with the pre-trained trunk as an option, and the from-scratch CNN beside it.
+# Datasets with pre-training (Tip 5): an unlabeled source, or another dataset named by
+# pretrain.from. Only they get the pretrain rule, a CNN search with the pre-trained
+# trunk as an option, and the from-scratch CNN beside it.
 PRETRAINING = sorted(
-    name for name, dataset in DATASETS.items() if has_pretraining(dataset)
+    name for name, dataset in DATASETS.items() if pretrains(config, dataset)
 )
 
 
-def unlabeled_input(wildcards):
-    """curate/unlabeled.tsv for a dataset with pre-training (the split lists its
-    homologues of tune and test); nothing for the others, whose split stays as it was.
-    """
+def source_of(wildcards):
+    """The dataset whose train partition pre-trains this one (pretrain.from), or None."""
+    return supervised_source(config, DATASETS[wildcards.dataset])
+
+
+def pretraining_input(wildcards):
+    """What the split filters for pre-training (it lists the homologues of tune and
+    test): curate/unlabeled.tsv, or the pretrain.from dataset's split/train.tsv (never
+    its tune or test); nothing without pre-training, so that split stays as it was."""
     if wildcards.dataset not in PRETRAINING:
         return {}
+    source = source_of(wildcards)
+    if source is not None:
+        return {"pretrain_source": f"results/{source}/split/train.tsv"}
     return {"unlabeled": f"results/{wildcards.dataset}/curate/unlabeled.tsv"}
+
+
+def pretrain_data_inputs(wildcards):
+    """The pretrain rule's data, never a test.tsv. Masked residues: the unlabeled pool,
+    train and tune. Supervised: the source dataset's train (its labels), tune (measured
+    each epoch) and split report (its classes). Both: the split's exclusion ledger."""
+    excluded = f"results/{wildcards.dataset}/split/pretrain_excluded.tsv"
+    source = source_of(wildcards)
+    if source is None:
+        folder = f"results/{wildcards.dataset}"
+        return {
+            "unlabeled": f"{folder}/curate/unlabeled.tsv",
+            "excluded": excluded,
+            "train": f"{folder}/split/train.tsv",
+            "tune": f"{folder}/split/tune.tsv",
+        }
+    folder = f"results/{source}/split"
+    return {
+        "excluded": excluded,
+        "source_train": f"{folder}/train.tsv",
+        "source_tune": f"{folder}/tune.tsv",
+        "source_split_report": f"{folder}/split_report.json",
+        # its labels are learned from only once its own checks allowed training
+        "source_gate": ancient(f"results/{source}/explore/gate.json"),
+    }
 
 
 def pretrain_inputs(wildcards):

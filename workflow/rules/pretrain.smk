@@ -1,17 +1,15 @@
-# Pretrain (Tip 5): masked-residue pre-training of the CNN's trunk on the unlabeled
-# sources (minus the split's list of homologues of tune and test) plus train. Only for
-# datasets with a source of role unlabeled (PRETRAINING in common.smk). It never reads
-# test.tsv. The checkpoint folder results/{dataset}/pretrain/checkpoint/ is not an
-# output on purpose: Snakemake deletes a failed job's outputs, and it lets a killed
-# job resume after its last finished epoch.
+# Pretrain (Tip 5): the CNN's trunk, trained by masked-residue prediction on the
+# unlabeled sources plus train, or (pretrain.from) by classification on another
+# dataset's train partition and labels; either minus the split's list of homologues of
+# tune and test. Only for datasets with pre-training (PRETRAINING in common.smk). It
+# never reads a test.tsv (pretrain_data_inputs). The checkpoint folder
+# results/{dataset}/pretrain/checkpoint/ is not an output on purpose: Snakemake deletes
+# a failed job's outputs, and it lets a killed job resume after its last finished epoch.
 
 
 rule pretrain:
     input:
-        unlabeled="results/{dataset}/curate/unlabeled.tsv",
-        excluded="results/{dataset}/split/pretrain_excluded.tsv",
-        train="results/{dataset}/split/train.tsv",
-        tune="results/{dataset}/split/tune.tsv",
+        unpack(pretrain_data_inputs),
         gate=ancient("results/{dataset}/explore/gate.json"),
     output:
         trunk="results/{dataset}/pretrain/trunk.keras",

@@ -1,13 +1,14 @@
 # Split: train / tune / test with no cross-partition pair at or above the identity
 # threshold (Tip 7), checked by an independent search. Only evaluate may list test.tsv.
-# For a dataset with pre-training the split also lists the unlabeled sequences that are
+# For a dataset with pre-training the split also lists the pre-training sequences (the
+# unlabeled pool, or the train partition of the pretrain.from dataset) that are
 # homologues of tune or test (pretrain_excluded.tsv): it is the stage that reads every
 # partition before the test set is locked, so the pretrain rule never needs test.tsv.
 
 
 rule split:
     input:
-        unpack(unlabeled_input),
+        unpack(pretraining_input),
         sequences="results/{dataset}/curate/sequences.tsv",
     output:
         train="results/{dataset}/split/train.tsv",

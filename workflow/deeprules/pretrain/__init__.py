@@ -18,6 +18,12 @@ unlabeled data". For a dataset whose file declares a source with `role: unlabele
 4. Outputs: pretrain/trunk.keras (the CNN search loads its convolutions as the
    `pretrained` option: frozen or fine-tuned) and summary.json (sequences used and
    removed, masked accuracy per epoch, time, device).
+
+With pretrain.from (supervised, `supervised`), step 1 takes the other dataset's train
+partition with its labels instead (minus its homologues of this dataset's tune and
+test, which this dataset's split listed), step 2 learns those labels through the
+CNN's head shape (global max, softmax), measured on the other dataset's tune; steps 3
+and 4 are the same.
 """
 
 from deeprules.pretrain.stage import run

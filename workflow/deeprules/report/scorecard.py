@@ -232,7 +232,12 @@ def tip5(stages: Stages, dataset: dict[str, Any]) -> dict[str, Any]:
     )
     verdict, answer, pretraining = v.pretraining_verdict(stages)
     action = "one-hot sequences into a convolutional network"
-    if pretraining["pretraining"]:
+    if pretraining["pretraining"] and pretraining["objective"] == "supervised":
+        action += (
+            f", its convolutions pre-trained on dataset '{pretraining['source_dataset']}' "
+            "(its train labels)"
+        )
+    elif pretraining["pretraining"]:
         action += ", its convolutions pre-trained on unlabeled sequences (masked residues)"
     return _tip(
         5,

@@ -296,6 +296,43 @@ def failure_text(flag: dict[str, Any]) -> str:
     )
 
 
+def _pretraining_facts(
+    pre: dict[str, Any], cnn: dict[str, Any] | None
+) -> tuple[dict[str, Any], str]:
+    """What the trunk learned from and what was removed first: masked residues on the
+    unlabeled pool + train, or (pretrain.from) another dataset's train labels."""
+    used = pre["sequences"]
+    supervised = pre.get("kind") == "supervised"  # summaries before pretrain.from have none
+    removed = used["source_train_removed" if supervised else "unlabeled_removed"]
+    numbers: dict[str, Any] = {
+        "pretraining": True,
+        "objective": "supervised" if supervised else "masked",
+        "sequences": used,
+        "removed_homologs_of_tune": removed.get("pretrain_homolog_of_tune", 0),
+        "removed_homologs_of_test": removed.get("pretrain_homolog_of_test", 0),
+        "trunk_choice": (cnn or {}).get("pretrained", {}).get("choice"),
+    }
+    if supervised:
+        numbers["source_dataset"] = used["source_dataset"]
+        numbers["final_tune_accuracy"] = pre["final_tune_accuracy"]
+        learned = (
+            f"pre-trained on the labels of {used['source_train_used']} train sequences of "
+            f"dataset '{used['source_dataset']}'"
+        )
+    else:
+        numbers["final_tune_masked_accuracy"] = pre["final_tune_masked_accuracy"]
+        learned = (
+            f"pre-trained on {used['total']} sequences ({used['unlabeled_used']} unlabeled, "
+            f"{used['train_used']} train"
+        )
+    facts = (
+        f"{learned}{' (' if supervised else '; '}{numbers['removed_homologs_of_tune']} "
+        f"homologues of tune and {numbers['removed_homologs_of_test']} of test removed "
+        f"first), the search chose the trunk '{numbers['trunk_choice']}'"
+    )
+    return numbers, facts
+
+
 def pretraining_verdict(stages: Stages) -> tuple[str | None, str, dict[str, Any]]:
     """Tip 5's transfer learning: what pre-training changed on test, as the paired
     comparison of the CNN (which could use the trunk) with the from-scratch CNN; None as
@@ -303,22 +340,7 @@ def pretraining_verdict(stages: Stages) -> tuple[str | None, str, dict[str, Any]
     pre, ev, cnn = stages.get("pretrain"), stages.get("evaluate"), stages.get("cnn")
     if not pre:
         return None, NO_PRETRAINING, {"pretraining": False}
-    used = pre["sequences"]
-    removed = used["unlabeled_removed"]
-    numbers: dict[str, Any] = {
-        "pretraining": True,
-        "sequences": used,
-        "removed_homologs_of_tune": removed.get("pretrain_homolog_of_tune", 0),
-        "removed_homologs_of_test": removed.get("pretrain_homolog_of_test", 0),
-        "final_tune_masked_accuracy": pre["final_tune_masked_accuracy"],
-        "trunk_choice": (cnn or {}).get("pretrained", {}).get("choice"),
-    }
-    facts = (
-        f"pre-trained on {used['total']} sequences ({used['unlabeled_used']} unlabeled, "
-        f"{used['train_used']} train; {numbers['removed_homologs_of_tune']} homologues of tune "
-        f"and {numbers['removed_homologs_of_test']} of test removed first), the search chose "
-        f"the trunk '{numbers['trunk_choice']}'"
-    )
+    numbers, facts = _pretraining_facts(pre, cnn)
     found = next(
         (c for c in (ev or {}).get("comparisons", []) if c["reference_role"] == ROLE_SCRATCH),
         None,

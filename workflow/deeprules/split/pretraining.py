@@ -1,4 +1,4 @@
-"""Which unlabeled sequences pre-training may use: none homologous to tune or test.
+"""Which sequences pre-training may use: none homologous to tune or test.
 
 Tip 5's pre-training opens a leak the split alone cannot close: a pre-training
 sequence at or above the split's identity threshold to a test sequence lets the
@@ -6,8 +6,10 @@ trunk learn that test sequence before the CNN is ever scored on it (630 of the 7
 test AMPs of a widely used AMP benchmark appear verbatim in modlAMP's AMPvsUniProt).
 The split is the stage that reads every partition before the test set is locked
 away, so it decides here, with its own identity search and definition (threshold,
-denominator, co-optimal identity), which unlabeled sequences must go. The pretrain
-stage reads only this ledger, never tune's or test's identities, and never test.tsv.
+denominator, co-optimal identity), which pre-training sequences must go: the unlabeled
+pool's, or with pretrain.from the other dataset's train partition (the same sequence
+may be in both datasets of a run, as the AMP benchmarks show). The pretrain stage reads
+only this ledger, never tune's or test's identities, and never test.tsv.
 """
 
 from __future__ import annotations
@@ -32,20 +34,33 @@ def pretraining_exclusions(
     settings: SplitSettings,
     threads: int = 1,
     workdir: Path | None = None,
+    source: str | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The ledger of unlabeled sequences at or above the threshold to a tune or test
-    sequence (a homologue of test is named as such even when it also matches tune),
-    and the facts for split_report.json. Train sequences are not searched: they may be
-    pre-trained on (and the split already keeps them apart from tune and test)."""
+    """The ledger of pre-training sequences (`unlabeled`: id, sequence) at or above the
+    threshold to a tune or test sequence (a homologue of test is named as such even when
+    it also matches tune), and the facts for split_report.json. The target's train
+    sequences are not searched: they may be pre-trained on (and the split already keeps
+    them apart from tune and test). `source`: the pretrain.from dataset whose train
+    partition `unlabeled` is, else None (the unlabeled sources)."""
     held_out = kept.loc[kept["partition"].isin(["tune", "test"]), ["id", "sequence", "partition"]]
     table = pd.concat(
         [unlabeled[["id", "sequence"]].assign(partition=UNLABELED), held_out], ignore_index=True
     )
-    purpose = f"pre-training filter ({len(unlabeled)} unlabeled against tune and test)"
-    pairs, exhaustive = similarity_graph(table, settings, threads, workdir, "partition", purpose)
-    ledger = _ledger(_nearest_held_out(pairs, table), unlabeled, settings.threshold)
+    what = "unlabeled" if source is None else f"train sequences of dataset '{source}'"
+    purpose = f"pre-training filter ({len(unlabeled)} {what} against tune and test)"
+    table = table.assign(key=[f"row{index}" for index in range(len(table))])
+    pairs, exhaustive = _search(table, settings, threads, workdir, purpose)
+    ledger = _ledger(_nearest_held_out(pairs, table), table, settings.threshold)
+    counted = (
+        {"unlabeled_sequences": len(unlabeled)}
+        if source is None
+        else {
+            "source": {"dataset": source, "partition": "train"},
+            "source_sequences": len(unlabeled),
+        }
+    )
     facts = {
-        "unlabeled_sequences": len(unlabeled),
+        **counted,
         "removed": {
             reason: int((ledger["reason"] == reason).sum()) for reason in (OF_TUNE, OF_TEST)
         },
@@ -59,9 +74,21 @@ def pretraining_exclusions(
     return ledger, facts
 
 
+def _search(
+    table: pd.DataFrame, settings: SplitSettings, threads: int, workdir: Path | None, purpose: str
+) -> tuple[pd.DataFrame, bool]:
+    """The split's search between the pre-training group and tune + test, on the row
+    keys of `table`: another dataset's ids (pretrain.from) may repeat the target's, and
+    the search needs each id once."""
+    keyed = table[["key", "sequence", "partition"]].rename(columns={"key": "id"})
+    return similarity_graph(keyed, settings, threads, workdir, "partition", purpose)
+
+
 def _nearest_held_out(pairs: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
-    """Per (unlabeled id, partition): the highest identity and the held-out id reaching it."""
-    group = table.set_index("id")["partition"]
+    """Per (pre-training row key, partition): the highest identity and the held-out id
+    reaching it (ties by that id)."""
+    group = table.set_index("key")["partition"]
+    held_out_id = table.set_index("key")["id"]
     both = pd.concat(
         [
             pairs.rename(columns={"query": "unlabeled", "target": "other"}),
@@ -72,20 +99,24 @@ def _nearest_held_out(pairs: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
     both = both[
         (both["unlabeled"].map(group) == UNLABELED) & (both["other"].map(group) != UNLABELED)
     ]
-    both = both.assign(partition=both["other"].map(group))
+    both = both.assign(partition=both["other"].map(group), other=both["other"].map(held_out_id))
     best = both.sort_values(["identity", "other"], ascending=[False, True])
     return best.drop_duplicates(["unlabeled", "partition"])
 
 
-def _ledger(nearest: pd.DataFrame, unlabeled: pd.DataFrame, threshold: float) -> pd.DataFrame:
-    """One row per removed sequence, in the order of curate/unlabeled.tsv. A test
-    neighbour's id is not written (only evaluate looks into test); tune's is."""
+def _ledger(nearest: pd.DataFrame, table: pd.DataFrame, threshold: float) -> pd.DataFrame:
+    """One row per removed sequence, in the order of the pre-training rows of `table`
+    (curate/unlabeled.tsv's, or the source's train.tsv's). A test neighbour's id is not
+    written (only evaluate looks into test); tune's is."""
     rows = []
-    by_id = {key: frame for key, frame in nearest.groupby("unlabeled")}
-    for record_id, sequence in zip(unlabeled["id"], unlabeled["sequence"], strict=True):
-        if record_id not in by_id:
+    by_key = {key: frame for key, frame in nearest.groupby("unlabeled")}
+    candidates = table[table["partition"] == UNLABELED]
+    for key, record_id, sequence in zip(
+        candidates["key"], candidates["id"], candidates["sequence"], strict=True
+    ):
+        if key not in by_key:
             continue
-        hits = by_id[record_id].set_index("partition")
+        hits = by_key[key].set_index("partition")
         if "test" in hits.index:
             identity = hits.at["test", "identity"]
             reason = OF_TEST

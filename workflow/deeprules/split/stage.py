@@ -2,11 +2,12 @@
 classes, verify, and write every output.
 
 Rule inputs: sequences (curate/sequences.tsv) and, for a dataset with pre-training,
-unlabeled (curate/unlabeled.tsv). Outputs: train, tune, test (contracts.PARTITIONS
+unlabeled (curate/unlabeled.tsv) or pretrain_source (with pretrain.from: the other
+dataset's split/train.tsv). Outputs: train, tune, test (contracts.PARTITIONS
 tables), assignments (id, component, partition), dropped (the ledger of removals),
 report (split_report.json), figure (identity.png), pairs (homology_pairs.tsv: the
 graph's edges, which the split_costs rule repartitions; `deeprules.split.costs`),
-pretrain_excluded (the unlabeled sequences pre-training must not use: homologues of
+pretrain_excluded (the pre-training sequences pre-training must not use: homologues of
 tune or test, `deeprules.split.pretraining`).
 """
 
@@ -23,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from deeprules import mmseqs
-from deeprules.contracts import PARTITIONS, Classes, decide_classes
+from deeprules.contracts import PARTITIONS, Classes, decide_classes, read_partition
 from deeprules.io import InputError, read_tsv, sequence_hash, write_json, write_tsv
 from deeprules.rule import Job
 from deeprules.split.comparison import partition_at_random, place_groups, predefined_partitions
@@ -45,12 +46,16 @@ LEDGER_COLUMNS = ["id", "sequence_sha256", "reason", "detail"]
 
 def run(job: Job) -> None:
     """The rule's entry point: settings from job.settings, then split."""
+    source = None  # (dataset, its train.tsv): only a dataset with pretrain.from has the input
+    if "pretrain_source" in job.inputs:
+        source = (job.settings["pretrain_from"], job.inputs["pretrain_source"])
     split_dataset(
         job.inputs["sequences"],
         build_settings(job.settings),
         job.outputs,
         threads=job.threads,
         unlabeled_path=job.inputs.get("unlabeled"),  # only datasets with pre-training have it
+        pretrain_source=source,
     )
 
 
@@ -61,13 +66,15 @@ def split_dataset(
     threads: int = 1,
     workdir: Path | None = None,
     unlabeled_path: Path | None = None,
+    pretrain_source: tuple[str, Path] | None = None,
 ) -> dict[str, Any]:
     """Read curate/sequences.tsv, split, verify, and write every split output.
 
     outputs: paths for train, tune, test, assignments, dropped, report, figure, pairs
-    (and pretrain_excluded). `unlabeled_path`: curate/unlabeled.tsv, whose homologues of
-    tune and test are listed in pretrain_excluded. Returns the report (also written to
-    outputs['report']).
+    (and pretrain_excluded). `unlabeled_path`: curate/unlabeled.tsv, or
+    `pretrain_source`: (dataset, its split/train.tsv) of pretrain.from; their homologues
+    of tune and test are listed in pretrain_excluded. Returns the report (also written
+    to outputs['report']).
     """
     started = time.perf_counter()
     table = read_tsv(sequences_path)
@@ -101,18 +108,41 @@ def split_dataset(
     report = build_report(outcome, settings, timings)
     stop_on_leakage(cross, settings)
     stop_on_shift(shift["gate"], settings.method)
-    excluded = empty_ledger()
-    if unlabeled_path is not None:
-        tick = time.perf_counter()
-        unlabeled = read_tsv(unlabeled_path)
-        excluded, report["pretraining"] = pretraining_exclusions(
-            unlabeled, kept, settings, threads, workdir
-        )
-        report["pretraining"]["seconds"] = time.perf_counter() - tick
+    excluded, facts = _pretraining_ledger(
+        unlabeled_path, pretrain_source, kept, settings, threads, workdir
+    )
+    if facts is not None:  # a dataset with pre-training
+        report["pretraining"] = facts
     _write_outputs(outcome, report, settings, outputs)
     if "pretrain_excluded" in outputs:
         write_tsv(outputs["pretrain_excluded"], excluded)
     return report
+
+
+def _pretraining_ledger(
+    unlabeled_path: Path | None,
+    pretrain_source: tuple[str, Path] | None,
+    kept: pd.DataFrame,
+    settings: SplitSettings,
+    threads: int,
+    workdir: Path | None,
+) -> tuple[pd.DataFrame, dict[str, Any] | None]:
+    """The homologues of tune and test among the pre-training sequences (the unlabeled
+    pool, or the pretrain.from dataset's train partition, read as the partition it is)
+    and the report's facts with the time taken; an empty ledger and None without
+    pre-training."""
+    if unlabeled_path is None and pretrain_source is None:
+        return empty_ledger(), None
+    tick = time.perf_counter()
+    if pretrain_source is None:
+        candidates, source = read_tsv(unlabeled_path), None
+    else:
+        source, path = pretrain_source
+        candidates = read_partition(path, "train")
+    excluded, facts = pretraining_exclusions(
+        candidates, kept, settings, threads, workdir, source=source
+    )
+    return excluded, facts | {"seconds": time.perf_counter() - tick}
 
 
 def _check_partitions(

@@ -79,6 +79,12 @@ def weights(path: Path) -> list[np.ndarray]:
     return keras.saving.load_model(path, compile=False).get_weights()
 
 
+def assert_same_weights(first: Path, second: Path) -> None:
+    """Two saved trunks hold exactly the same weights, array by array."""
+    for one, two in zip(weights(first), weights(second), strict=True):
+        np.testing.assert_array_equal(one, two)
+
+
 def test_masked_objective_learns_and_is_deterministic(tmp_path):
     first = pretrain.run(pretrain_job(tmp_path / "a", excluded=["unl0", "unl1"]))
     history = first["history"]
@@ -94,12 +100,7 @@ def test_masked_objective_learns_and_is_deterministic(tmp_path):
     }
     again = pretrain.run(pretrain_job(tmp_path / "b", excluded=["unl0", "unl1"]))
     assert [row["loss"] for row in again["history"]] == [row["loss"] for row in history]
-    for one, two in zip(
-        weights(tmp_path / "a/out/trunk.keras"),
-        weights(tmp_path / "b/out/trunk.keras"),
-        strict=True,
-    ):
-        np.testing.assert_array_equal(one, two)
+    assert_same_weights(tmp_path / "a/out/trunk.keras", tmp_path / "b/out/trunk.keras")
     other_seed = pretrain_job(tmp_path / "c", excluded=["unl0", "unl1"])
     other_seed.settings["seed"] = 6
     assert pretrain.run(other_seed)["history"][0]["loss"] != history[0]["loss"]
@@ -129,10 +130,7 @@ def test_a_killed_job_resumes_after_its_last_epoch_to_the_same_weights(
     monkeypatch.setattr(training, "save_checkpoint", saved)
     resumed = pretrain.run(job)
     assert [r["loss"] for r in resumed["history"]] == [r["loss"] for r in whole["history"]]
-    for one, two in zip(
-        weights(job.outputs["trunk"]), weights(tmp_path / "whole/out/trunk.keras"), strict=True
-    ):
-        np.testing.assert_array_equal(one, two)
+    assert_same_weights(job.outputs["trunk"], tmp_path / "whole/out/trunk.keras")
     # a changed setting does not resume a checkpoint made under another
     changed = make_job(tmp_path / "killed", learning_rate=0.01)
     assert pretrain.run(changed)["history"][0]["loss"] != whole["history"][0]["loss"]
@@ -210,12 +208,7 @@ def test_a_supervised_trunk_learns_the_sources_labels_deterministically(tmp_path
         supervised_job(tmp_path / "b", excluded=["rel0", "rel1", "rel2"], epochs=4)
     )
     assert [row["loss"] for row in again["history"]] == [row["loss"] for row in history]
-    for one, two in zip(
-        weights(tmp_path / "a/out/trunk.keras"),
-        weights(tmp_path / "b/out/trunk.keras"),
-        strict=True,
-    ):
-        np.testing.assert_array_equal(one, two)
+    assert_same_weights(tmp_path / "a/out/trunk.keras", tmp_path / "b/out/trunk.keras")
 
     cnn_job = Job(
         {

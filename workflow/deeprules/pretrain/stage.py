@@ -146,23 +146,31 @@ def _supervised_summary(
 ) -> dict[str, Any]:
     """summary.json of a supervised trunk: its source, how well it names the source's
     classes on the source's tune (against always naming tune's commonest class)."""
-    settings = spec["pretrain"]
-    return {
-        "dataset": spec["dataset"],
+    return _shared_summary(spec, history, seconds) | {
         "kind": "supervised",
         "objective": f"supervised: the labels of dataset '{spec['source']}' (its train "
         "partition), through a global max over positions and a softmax over its classes",
         "source": {"dataset": spec["source"], "classes": spec["classes"]},
+        "final_accuracy": history[-1]["accuracy"],
+        "final_tune_accuracy": history[-1]["tune_accuracy"],
+        "tune_commonest_class_share": float(tune["label"].value_counts(normalize=True).max()),
+    }
+
+
+def _shared_summary(
+    spec: dict[str, Any], history: list[dict[str, Any]], seconds: float
+) -> dict[str, Any]:
+    """What every trunk's summary.json says, whatever it learned from: the sequences,
+    architecture and input it was built for, its training, and how to load it."""
+    return {
+        "dataset": spec["dataset"],
         "sequences": spec["counts"],
-        "architecture": {key: settings[key] for key in ARCHITECTURE},
+        "architecture": {key: spec["pretrain"][key] for key in ARCHITECTURE},
         "sequence_type": spec["sequence_type"],
         "alphabet": encoding.ALPHABETS[spec["sequence_type"]],
         "length": spec["length"],
         "epochs": len(history),
         "history": history,
-        "final_accuracy": history[-1]["accuracy"],
-        "final_tune_accuracy": history[-1]["tune_accuracy"],
-        "tune_commonest_class_share": float(tune["label"].value_counts(normalize=True).max()),
         "seconds": seconds,
         "reproducibility": {"seed": spec["seed"], "deterministic": spec["deterministic"]},
         "device": device_description(),
@@ -180,24 +188,12 @@ def _summary(
     )
     scored = tune.targets[tune.weights > 0]
     commonest = float(np.bincount(scored).max() / len(scored)) if len(scored) else None
-    return {
-        "dataset": spec["dataset"],
+    return _shared_summary(spec, history, seconds) | {
         "kind": "masked",
         "objective": "masked-residue prediction: hide a fraction of the positions (the "
         "'any letter' one-hot row), predict each hidden standard letter",
-        "sequences": spec["counts"],
-        "architecture": {key: settings[key] for key in ARCHITECTURE},
         "mask_fraction": settings["mask_fraction"],
-        "sequence_type": spec["sequence_type"],
-        "alphabet": encoding.ALPHABETS[spec["sequence_type"]],
-        "length": spec["length"],
-        "epochs": len(history),
-        "history": history,
         "final_masked_accuracy": history[-1]["masked_accuracy"],
         "final_tune_masked_accuracy": history[-1]["tune_masked_accuracy"],
         "tune_commonest_letter_share": commonest,
-        "seconds": seconds,
-        "reproducibility": {"seed": spec["seed"], "deterministic": spec["deterministic"]},
-        "device": device_description(),
-        "load_with": LOAD_WITH,
     }

@@ -20,8 +20,10 @@ budget.trials): the split (homology, the default 0.8 threshold, which also lists
 pool's homologues of tune and test), the pretrain stage, the CNN search with the trunk
 as an option and the same search without it (cnn_scratch), both scored on the test
 partition, and a logistic regression on 1- to 5-mer counts (C chosen on tune) as the
-baseline. The paired difference in test AUROC (pre-trained CNN minus scratch CNN) has a
-95% interval from 2,000 paired bootstrap resamples of the test set. The filter is
+baseline; "AUROC ideal" is the ideal detector's (letters matching the consensus in
+the best window), the ceiling the planted task allows. The paired difference in test
+AUROC (pre-trained CNN minus scratch CNN) has a 95% interval from 2,000 paired
+bootstrap resamples of the test set. The filter is
 judged by a fresh search with the split's own judge (deeprules.mmseqs exhaustive, exact
 co-optimal identity, as the split's verification): no kept pool sequence may be at or
 above the threshold to a tune or test sequence (tests/test_split_pretraining.py checks
@@ -42,7 +44,7 @@ sys.path.insert(0, str(REPO / "tests"))  # the planted task's generator
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from planted import DEGENERATE_SITE, few_label_task  # noqa: E402
+from planted import DEGENERATE_SITE, consensus_matches, few_label_task  # noqa: E402
 from planted_interaction import kmer_counts  # noqa: E402
 from sklearn.metrics import roc_auc_score as auroc  # noqa: E402  (binary task)
 
@@ -231,6 +233,14 @@ def one_size(workdir: Path, labels: int, args: argparse.Namespace, config: dict)
     }
 
 
+def ideal_auroc(test_path: Path, motif: str) -> float:
+    """Test AUROC of the ideal detector (letters matching the consensus in the best
+    window): what the planted task allows at best, the ceiling of every model's AUROC."""
+    test = read_tsv(test_path)
+    scores = [consensus_matches(sequence, motif) for sequence in test["sequence"]]
+    return round(auroc(test["label"] == "bound", scores), 3)
+
+
 def run_config(args: argparse.Namespace, trials: int) -> dict:
     """The run config of one size: the stated short budgets, `trials` trials."""
     return validate_run_config(
@@ -292,7 +302,8 @@ def main() -> None:
         if not done.exists():
             config = run_config(args, trials.get(labels, args.trials))
             write_json(done, one_size(workdir, labels, args, config))
-        rows.append({k: v for k, v in read_json(done).items() if k != "schema_version"})
+        row = {k: v for k, v in read_json(done).items() if k != "schema_version"}
+        rows.append(row | {"AUROC ideal": ideal_auroc(done.parent / "split/test.tsv", args.motif)})
     print(
         f"\nbudget: trials per row in the table (random search, max 10 epochs, no growth; "
         f"the workflow default is 30 trials, Hyperband, growth); pretrain {args.epochs} "

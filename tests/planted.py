@@ -66,6 +66,14 @@ def binding_site(
     return letters
 
 
+def consensus_matches(sequence: str, motif: str) -> int:
+    """Letters matching the motif in the sequence's best window: the ideal detector of a
+    degenerate site (every consensus letter equally kept), the ceiling a model can reach."""
+    letters = np.frombuffer(sequence.encode(), dtype=np.uint8)
+    windows = np.lib.stride_tricks.sliding_window_view(letters, len(motif))
+    return int((windows == np.frombuffer(motif.encode(), dtype=np.uint8)).sum(axis=1).max())
+
+
 def as_fasta(table: pd.DataFrame) -> str:
     """FASTA records `>id synthetic` of a planted table."""
     return "".join(

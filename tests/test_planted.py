@@ -6,15 +6,8 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
-from planted import DEGENERATE_SITE, few_label_task, planted_table
+from planted import DEGENERATE_SITE, consensus_matches, few_label_task, planted_table
 from sklearn.metrics import roc_auc_score
-
-
-def consensus_matches(sequence: str, motif: str) -> int:
-    """Letters matching the consensus in the best window: the ideal detector's score."""
-    letters = np.frombuffer(sequence.encode(), dtype=np.uint8)
-    windows = np.lib.stride_tricks.sliding_window_view(letters, len(motif))
-    return int((windows == np.frombuffer(motif.encode(), dtype=np.uint8)).sum(axis=1).max())
 
 
 def test_degenerate_copies_are_not_the_consensus_but_still_separate_the_classes():

@@ -97,7 +97,7 @@ def effective_values(values: dict[str, Any], trunk: dict[str, Any] | None) -> di
     """The hyperparameters the network really has: a pre-trained one has the trunk's
     convolutions (and no pooling, as the trunk was trained), whatever was sampled for
     them. `learning_rate` stays the trial's: it is the new head's rate, and a fine-tuned
-    trunk steps at it x `finetune_learning_rate_factor` (`trunk_optimizer`)."""
+    trunk steps at it x `finetune_learning_rate_factor` (`_SlowerTrunk`)."""
     if trunk is None or not uses_trunk(values):
         return values
     return {**values, **trunk["values"]}

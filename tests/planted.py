@@ -106,11 +106,12 @@ def few_label_task(
 # a 20 bp site whose copies keep each letter with probability 0.75 (5 of 20 letters
 # substituted on average) in 300-400 bp. An exact motif of 7-10 bp is found from scratch
 # by 105 positive examples; this one is not a string: the best 9 bp window of a copy
-# matches the consensus at about 7 letters, as many random windows of 350 bp do, so a
-# filter must add up evidence over the whole 20 bp, which a few hundred labels barely
-# show. The best possible detector (count of letters matching the consensus, best
-# window) still separates the classes at AUROC about 0.97. The unlabeled pool shows the
-# site about 5,000 times in 10,000 sequences, and to guess a hidden letter of a copy the
-# masked-residue trunk can use the 19 letters around it (75% consensus), while a random
-# background letter is unpredictable: the site is the only thing there is to learn.
+# matches the consensus at about 7 letters, as some window of about half of all random
+# 350 bp sequences does, so a filter must add up evidence over the whole 20 bp, which a
+# few hundred labels barely show. The best possible detector (count of letters matching
+# the consensus, best window) still separates the classes at AUROC about 0.97. The
+# unlabeled pool shows the site about 5,000 times in 10,000 sequences, and to guess a
+# hidden letter of a copy the masked-residue trunk can use the 19 letters around it
+# (75% consensus), while a random background letter is unpredictable: the site is the
+# only thing there is to learn.
 DEGENERATE_SITE = {"motif": "GTAACGTCAACCTCGGAGAA", "conservation": 0.75, "length": (300, 400)}

@@ -138,8 +138,9 @@ def test_a_killed_job_resumes_after_its_last_epoch_to_the_same_weights(
 
 def test_the_cnn_starts_from_the_trunk_frozen_or_fine_tuned(tmp_path):
     """`pretrained` is one more tuned choice: frozen keeps the trunk's convolutions as
-    they are through training, finetune trains them at the lower learning rate, none
-    is the ordinary network; the recorded hyperparameters are the ones it really has."""
+    they are through training, finetune trains them at the lower learning rate while
+    the new head trains at the trial's, none is the ordinary network; the recorded
+    hyperparameters are the ones it really has."""
     import keras_tuner as kt
 
     from deeprules import encoding
@@ -169,7 +170,12 @@ def test_the_cnn_starts_from_the_trunk_frozen_or_fine_tuned(tmp_path):
     np.testing.assert_array_equal(frozen[0], trunk_weights[2])  # conv2 kernel, untouched
     tuned = built["finetune"].get_layer("conv2").get_weights()[0]
     assert tuned.shape == trunk_weights[2].shape and not np.array_equal(tuned, trunk_weights[2])
-    assert float(built["finetune"].optimizer.learning_rate) == pytest.approx(0.001)
+    assert float(built["finetune"].optimizer.learning_rate) == pytest.approx(0.01)
+    assert steps(trunk, space, x, y) == pytest.approx(
+        {"conv2": 0.001, "probability": 0.01}, rel=1e-3
+    )
+    built["finetune"].save(tmp_path / "finetuned.keras")  # as the cnn stage saves model.keras
+    assert keras.saving.load_model(tmp_path / "finetuned.keras").optimizer.trunk_factor == 0.1
     assert built["none"].get_layer("conv1").get_weights()[0].shape[-1] == 8  # sampled, own
     with pytest.raises(ValueError):
         built["none"].get_layer("conv2")
@@ -177,7 +183,27 @@ def test_the_cnn_starts_from_the_trunk_frozen_or_fine_tuned(tmp_path):
         {"pretrained": "finetune", "learning_rate": 0.01, "filters": 8}, trunk
     )
     assert values["filters"] == 16 and values["pool_size"] == 1
-    assert values["learning_rate"] == pytest.approx(0.001)
+    assert values["learning_rate"] == pytest.approx(0.01)  # the head's; the trunk's is lower
+
+
+def steps(trunk: dict, space: dict, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """The largest weight change of the trunk's last convolution and of the head in a
+    fine-tuned network's first Adam step: Adam's first step moves a weight by its
+    learning rate (whatever the gradient's size), so this reads each layer's rate."""
+    import keras_tuner as kt
+
+    from deeprules.cnn.model import build_model
+
+    hp = kt.HyperParameters()
+    hp.values = {"pretrained": "finetune", "learning_rate": 0.01, "optimizer": "adam"}
+    hp.values |= {"dropout": 0.0, "l2": 1e-6, "dense_units": 0}
+    model = build_model(hp, 80, 4, 2, space, trunk=trunk)
+    before = {name: model.get_layer(name).get_weights()[0] for name in ("conv2", "probability")}
+    model.train_on_batch(x, y)
+    return {
+        name: float(np.abs(model.get_layer(name).get_weights()[0] - weights).max())
+        for name, weights in before.items()
+    }
 
 
 def test_a_supervised_trunk_learns_the_sources_labels_deterministically(tmp_path):

@@ -96,14 +96,11 @@ def uses_trunk(values: dict[str, Any]) -> bool:
 def effective_values(values: dict[str, Any], trunk: dict[str, Any] | None) -> dict[str, Any]:
     """The hyperparameters the network really has: a pre-trained one has the trunk's
     convolutions (and no pooling, as the trunk was trained), whatever was sampled for
-    them, and a fine-tuned one trains at the lower learning rate."""
+    them. `learning_rate` stays the trial's: it is the new head's rate, and a fine-tuned
+    trunk steps at it x `finetune_learning_rate_factor` (`_SlowerTrunk`)."""
     if trunk is None or not uses_trunk(values):
         return values
-    effective = {**values, **trunk["values"]}
-    if values["pretrained"] == FINETUNE:
-        factor = trunk["finetune_learning_rate_factor"]
-        effective["learning_rate"] = values["learning_rate"] * factor
-    return effective
+    return {**values, **trunk["values"]}
 
 
 def build_model(
@@ -125,11 +122,18 @@ def build_model(
     sampled = sample_hyperparameters(hp, space, trunk)
     values = effective_values(sampled, trunk)
     model = _network(values, length, alphabet_size, classes, mask_padding)
+    slower: dict[str, Any] = {}
     if trunk is not None and uses_trunk(sampled):
-        transfer(model, trunk["path"], values["conv_blocks"], sampled["pretrained"] == FINETUNE)
+        finetune = sampled["pretrained"] == FINETUNE
+        transfer(model, trunk["path"], values["conv_blocks"], finetune)
+        if finetune:
+            slower = {
+                "trunk_layers": [f"conv{block}" for block in range(1, values["conv_blocks"] + 1)],
+                "trunk_factor": trunk["finetune_learning_rate_factor"],
+            }
     two_classes = classes == 2
     model.compile(
-        optimizer=_optimizer(values["optimizer"], values["learning_rate"]),
+        optimizer=_optimizer(values["optimizer"], values["learning_rate"], **slower),
         loss="binary_crossentropy" if two_classes else "categorical_crossentropy",
         metrics=[
             keras.metrics.AUC(
@@ -196,12 +200,70 @@ def transfer(model: keras.Model, trunk_path: str, blocks: int, trainable: bool) 
         layer.trainable = trainable
 
 
-def _optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
-    if name == "adam":
-        return keras.optimizers.Adam(learning_rate)
-    if name == "adamw":
-        return keras.optimizers.AdamW(learning_rate)
-    return keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True)
+class _SlowerTrunk:
+    """An optimizer under which the fine-tuned trunk (the convolutions copied from
+    pre-training) steps at learning_rate x `trunk_factor` and the rest of the network,
+    a new randomly initialised head, at the full rate. Lowering the whole network's rate
+    instead leaves the head barely trained in a short search: a head that starts with
+    the wrong sign stays inverted (tune AUROC near 0), and fine-tuning loses to frozen
+    for a reason that has nothing to do with the trunk. Adam's and SGD's steps are both
+    proportional to the rate they are given per variable (`update_step`); AdamW's weight
+    decay uses the full rate for every variable."""
+
+    def __init__(
+        self, *args: Any, trunk_layers: list[str], trunk_factor: float, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.trunk_layers = list(trunk_layers)
+        self.trunk_factor = trunk_factor
+        self._trunk_keys: set[Any] = set()
+
+    def build(self, variables: list) -> None:
+        super().build(variables)
+        self._trunk_keys = {
+            self._var_key(v) for v in variables if v.path.split("/")[0] in self.trunk_layers
+        }
+
+    def update_step(self, gradient: Any, variable: Any, learning_rate: Any) -> None:
+        if self._var_key(variable) in self._trunk_keys:
+            learning_rate = learning_rate * self.trunk_factor
+        super().update_step(gradient, variable, learning_rate)
+
+    def get_config(self) -> dict[str, Any]:
+        own = {"trunk_layers": self.trunk_layers, "trunk_factor": self.trunk_factor}
+        return {**super().get_config(), **own}
+
+
+@keras.saving.register_keras_serializable(package="deeprules")
+class TrunkAdam(_SlowerTrunk, keras.optimizers.Adam):
+    """Adam with a slower fine-tuned trunk."""
+
+
+@keras.saving.register_keras_serializable(package="deeprules")
+class TrunkAdamW(_SlowerTrunk, keras.optimizers.AdamW):
+    """AdamW with a slower fine-tuned trunk."""
+
+
+@keras.saving.register_keras_serializable(package="deeprules")
+class TrunkSGD(_SlowerTrunk, keras.optimizers.SGD):
+    """SGD (Nesterov momentum) with a slower fine-tuned trunk."""
+
+
+OPTIMIZERS = {  # name: (ordinary, with a slower fine-tuned trunk)
+    "adam": (keras.optimizers.Adam, TrunkAdam),
+    "adamw": (keras.optimizers.AdamW, TrunkAdamW),
+    "sgd": (keras.optimizers.SGD, TrunkSGD),
+}
+
+
+def _optimizer(name: str, learning_rate: float, **slower_trunk: Any) -> keras.optimizers.Optimizer:
+    """The trial's optimizer; with `slower_trunk` (trunk_layers, trunk_factor) its
+    fine-tuned trunk steps at the lower rate (`_SlowerTrunk`)."""
+    ordinary, with_trunk = OPTIMIZERS[name]
+    options = {"momentum": 0.9, "nesterov": True} if name == "sgd" else {}
+    if slower_trunk:
+        return with_trunk(learning_rate, **options, **slower_trunk)
+    return ordinary(learning_rate, **options)
 
 
 def block_dilation(dilation: int, block: int) -> int:

@@ -90,7 +90,7 @@ class CNNHyperModel(kt.HyperModel):
     ) -> keras.callbacks.History:
         batch = hp.get("batch_size")
         cnn = self.spec["cnn"]
-        values = effective_values(hp.values, self.spec["trunk"])  # a fine-tuned trunk's rate
+        values = effective_values(hp.values, self.spec["trunk"])
         own = training_callbacks(values, cnn["min_epochs"], cnn["patience"], cnn["max_epochs"])
         started = time.perf_counter()
         history = model.fit(

@@ -167,7 +167,11 @@ def _calibrated_scores(
     """predict_proba of the calibrated SVM with its margins computed from the distances:
     a copy of the model whose margin estimator returns them."""
     if kind == "svc":
-        gamma, coefficients, intercept = margin._gamma, margin.dual_coef_[0], margin.intercept_[0]
+        # an SVC fitted on a sparse k-mer table holds its coefficients as a sparse row
+        coefficients = np.asarray(
+            margin.dual_coef_.toarray() if sp.issparse(margin.dual_coef_) else margin.dual_coef_
+        )[0]
+        gamma, intercept = margin._gamma, margin.intercept_[0]
 
         def margins(subset: np.ndarray) -> np.ndarray:
             return np.exp(-gamma * distances(subset)) @ coefficients + intercept

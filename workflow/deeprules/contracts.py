@@ -35,6 +35,18 @@ IUPAC_ALPHABETS = {
     "protein": set("ACDEFGHIKLMNPQRSTVWYBZXJUO"),
 }
 
+
+def sequence_problem(sequence: str, alphabet: set[str]) -> tuple[str, str] | None:
+    """Why a sequence cannot be used, as (reason, detail) for a ledger, or None: the
+    checks every record gets, labelled (curate) or unlabeled (deeprules.unlabeled)."""
+    if not sequence:
+        return "empty_sequence", "record has no sequence"
+    bad = sorted(set(sequence) - alphabet)
+    if bad:
+        return "invalid_alphabet", f"characters not in the alphabet: {''.join(bad)}"
+    return None
+
+
 PARTITIONS = ("train", "tune", "test")
 PARTITION_COLUMNS = ("id", "sequence", "label")
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from deeprules.contracts import IUPAC_ALPHABETS
+from deeprules.contracts import IUPAC_ALPHABETS, sequence_problem
 from deeprules.io import InputError, read_json, sequence_hash, sha256_of, write_json, write_tsv
 from deeprules.rule import Job
 from deeprules.textfiles import GZIP_ERRORS, locate_unreadable, open_text, refuse_binary, text_lines
@@ -279,11 +279,9 @@ def invalid_reason(
     record: Record, alphabet: set[str], seen_ids: set[str]
 ) -> tuple[str, str] | None:
     """Why a record cannot be used, as (reason, detail), or None when it is fine."""
-    if not record.sequence:
-        return "empty_sequence", "record has no sequence"
-    bad = sorted(set(record.sequence) - alphabet)
-    if bad:
-        return "invalid_alphabet", f"characters not in the alphabet: {''.join(bad)}"
+    problem = sequence_problem(record.sequence, alphabet)
+    if problem is not None:
+        return problem
     if record.label is None:
         return "missing_label", record.why_no_label
     if record.label.strip().lower() in MISSING_LABELS:

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
+from deeprules.contracts import sequence_problem
 from deeprules.io import InputError
 
 log = logging.getLogger("deeprules.curate")
@@ -68,11 +69,9 @@ def _problem(
     seen_sequences: dict[str, str],
 ) -> tuple[str, str] | None:
     """Why an unlabeled record is not kept, as (reason, detail), or None."""
-    if not record.sequence:
-        return "empty_sequence", "record has no sequence"
-    bad = sorted(set(record.sequence) - alphabet)
-    if bad:
-        return "invalid_alphabet", f"characters not in the alphabet: {''.join(bad)}"
+    problem = sequence_problem(record.sequence, alphabet)
+    if problem is not None:
+        return problem
     if record.id in seen_ids:
         return "duplicate_id", f"id '{record.id}' appears earlier in the unlabeled sources"
     if record.id in labelled_ids:

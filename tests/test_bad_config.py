@@ -251,6 +251,12 @@ RUN_CONFIG_CASES = [
         {"evaluate": {"length_bins": [0, 20, 20, 100]}},
         r"key 'evaluate\.length_bins' holds bin edges, which must increase",
     ),
+    (
+        "trial subsample above its threshold",
+        {"budget": {"trial_subsample": {"above_sequences": 1000, "sequences": 1500}}},
+        r"key 'budget\.trial_subsample\.sequences' \(1,500\) must not exceed "
+        r"budget\.trial_subsample\.above_sequences \(1,000\)",
+    ),
     ("unknown tuner", {"cnn": {"tuner": "grid"}}, r"key 'cnn\.tuner': 'grid' is not one of"),
     (
         "unknown on_invalid",

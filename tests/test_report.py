@@ -453,6 +453,32 @@ def test_tip2_names_every_approximation_the_baselines_used():
     assert len(tip["numbers"]["approximations"]) == 2
 
 
+def test_tip2_names_the_trials_subsample_and_warns_when_the_stages_differ():
+    """Above budget.trial_subsample.above_sequences Tip 2 says what every trial fitted on;
+    a CNN whose trials saw more sequences than the baselines' had a larger budget."""
+    from deeprules.report.scorecard import tip2
+
+    how = (
+        "every trial fitted on 2,000 of 14,000 training sequences (class-stratified, seed 42), "
+        "scored on all of tune; the chosen configuration refitted on all of train"
+    )
+    record = {"trial_sequences": 2000, "subsampled": True, "how": how}
+    base = {
+        "models": {"knn": {"kind": "tuned", "tune": {"auroc": 0.7}}},
+        "trials_per_family": 4,
+        "best_tuned": {"model": "knn"},
+        "primary_metric": "auroc",
+        "trial_subsample": record,
+    }
+    cnn = {"tuning": {"trials": 4, "trials_budget": 4, "trial_subsample": dict(record)}}
+    tip = tip2({"baselines": base, "cnn": cnn}, {})
+    assert tip["verdict"] == "equal_budgets"
+    assert f"baselines and CNN: {how}" in tip["evidence"]
+    assert tip["numbers"]["trial_subsample"].endswith("refitted on all of train")
+    cnn["tuning"]["trial_subsample"] = {"trial_sequences": 14000, "subsampled": False}
+    assert tip2({"baselines": base, "cnn": cnn}, {})["verdict"] == "unequal_budgets"
+
+
 def test_tip7_reports_the_shuffled_control_over_its_repeats_and_flags_a_leak():
     from deeprules.report.verdicts import shuffled_label_control
 

@@ -70,6 +70,10 @@ RUN_CONFIG: dict[str, set[str]] = {
     "seed": from_stages("explore", "split", "baselines", "cnn", "evaluate", "interpret"),
     "deterministic": from_stages("cnn"),
     "budget.trials": from_stages("baselines", "cnn"),
+    **{
+        f"budget.trial_subsample.{key}": from_stages("baselines", "cnn")
+        for key in ("above_sequences", "sequences")
+    },
     **{f"fetch.{key}": from_stages("fetch") for key in ("retries", "backoff_seconds")},
     "fetch.timeout_seconds": from_stages("fetch"),
     **{f"fetch.endpoints.{k}": from_stages("fetch") for k in ("zenodo", "uniprot", "ena", "ncbi")},

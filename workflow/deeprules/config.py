@@ -260,6 +260,7 @@ def baselines_settings(config: dict[str, Any], dataset: dict[str, Any]) -> dict[
         "dataset": _dataset_keys(dataset, ("sequence_type",)),
         "baselines": section,
         "trials": config["budget"]["trials"],
+        "trial_subsample": config["budget"]["trial_subsample"],
         "seed": config["seed"],
     }
 
@@ -282,6 +283,7 @@ def cnn_scratch_settings(config: dict[str, Any], dataset: dict[str, Any]) -> dic
         "dataset": _dataset_keys(dataset, ("sequence_type",)),
         "cnn": config["cnn"],
         "trials": config["budget"]["trials"],
+        "trial_subsample": config["budget"]["trial_subsample"],
         "seed": config["seed"],
         "deterministic": config["deterministic"],
         "model": "cnn_scratch",

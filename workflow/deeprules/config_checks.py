@@ -135,6 +135,16 @@ def run_config_problems(config: dict[str, Any]) -> list[Problem]:
                     f"({explore[later]:g}): a check must warn before it fails",
                 )
             )
+    subsample = config["budget"]["trial_subsample"]
+    if subsample["sequences"] > subsample["above_sequences"]:
+        problems.append(
+            (
+                ("budget", "trial_subsample", "sequences"),
+                f"({subsample['sequences']:,}) must not exceed "
+                f"budget.trial_subsample.above_sequences ({subsample['above_sequences']:,}): "
+                "a trial above the threshold would fit on more sequences than one below it",
+            )
+        )
     problems += _evaluate_bins(config["evaluate"])
     problems += _search_space_ranges(config["baselines"]["search_spaces"])
     return problems

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -33,6 +33,13 @@ class Encoded:
     train_y: np.ndarray
     tune_x: Any
     tune_y: np.ndarray
+
+    def with_train_rows(self, rows: np.ndarray) -> Encoded:
+        """The same tables with train cut to `rows` (the tuning trials' subsample); the
+        features stay those fitted on all of train."""
+        if len(rows) == len(self.train_y):
+            return self
+        return replace(self, train_x=self.train_x[rows], train_y=self.train_y[rows])
 
 
 def encode(features: SequenceFeatures, train: pd.DataFrame, tune: pd.DataFrame) -> Encoded:

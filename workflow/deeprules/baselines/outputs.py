@@ -28,6 +28,7 @@ from deeprules.contracts import Classes, prediction_frame, write_predictions
 from deeprules.features import SequenceFeatures
 from deeprules.figures import save_figure
 from deeprules.io import atomic_write, write_json, write_tsv
+from deeprules.sampling import trial_subsample_record
 
 # The rule's named outputs that are one file each, and their names in the stage folder.
 OUTPUT_FILES = {
@@ -177,6 +178,9 @@ def summary_json(
         },
         "approximations": approximations(results.fitted, settings, sizes["train"]),
         "trials_per_family": settings.trials,
+        "trial_subsample": trial_subsample_record(
+            sizes["train"], settings.trial_subsample, settings.seed
+        ),
         "sampler": settings.sampler,
         "seed": settings.seed,
         "class_weight": settings.fitting.class_weight or "none",

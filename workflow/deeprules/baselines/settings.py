@@ -36,6 +36,7 @@ class BaselineSettings:
     shuffled_auroc_tolerance: float
     shuffled_repeats: int
     large_data: LargeData  # above its size, the quadratic families take affordable forms
+    trial_subsample: dict[str, int]  # budget.trial_subsample: the rows every trial fits on
 
     @property
     def seed(self) -> int:
@@ -63,6 +64,7 @@ def baseline_settings(settings: dict[str, Any], threads: int) -> BaselineSetting
         shuffled_auroc_tolerance=section["shuffled_auroc_tolerance"],
         shuffled_repeats=section["shuffled_repeats"],
         large_data=LargeData(**section["large_data"]),
+        trial_subsample=settings["trial_subsample"],
     )
 
 

@@ -33,6 +33,7 @@ from deeprules.contracts import Classes, read_classes, read_partition
 from deeprules.features import SequenceFeatures
 from deeprules.io import InputError
 from deeprules.rule import Job
+from deeprules.sampling import trial_rows
 
 log = logging.getLogger(__name__)
 
@@ -105,18 +106,28 @@ def fit_everything(
         form = family(name).approximation_used(settings.fitting)
         if form != NO_APPROXIMATION:
             log.info("%s on %d training sequences: %s", name, len(train), form)
+    trial_data = data.with_train_rows(
+        trial_rows(data.train_y, settings.trial_subsample, settings.seed)
+    )
+    if len(trial_data.train_y) < len(train):
+        log.info(
+            "every trial fits on %d of %d training sequences (budget.trial_subsample); "
+            "the chosen configuration of each family is refitted on all of them",
+            len(trial_data.train_y),
+            len(train),
+        )
     fitted: list[Fitted] = []
-    trial_rows = []
+    trials = []
     for name in settings.families:
-        params, rows = tune_family(name, data, classes, settings)
-        trial_rows += rows
+        params, rows = tune_family(name, trial_data, classes, settings)
+        trials += rows
         fitted.append(final_model(name, params, features, data, classes, settings.fitting))
         log.info("%s: best %s", name, json.dumps(params, sort_keys=True))
     best = max(fitted, key=lambda f: f.tune[settings.primary_metric])
     fitted += controls(best, features, data, train, tune, classes, settings)
     inflation = random_split_check(best, train, tune, classes, settings)
     warnings_found = shuffled_warning(fitted, settings, classes, data.tune_y)
-    return Results(fitted, trial_rows, inflation, warnings_found, features)
+    return Results(fitted, trials, inflation, warnings_found, features)
 
 
 def describe_features(features: SequenceFeatures) -> str:

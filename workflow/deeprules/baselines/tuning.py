@@ -1,7 +1,8 @@
 """Optuna tuning of one family with the shared budget (Tips 1 and 2).
 
 Every family gets exactly `trials` trials, the number the CNN tuner gets, each
-fitted on train and scored on tune by the primary metric; a failed score (NaN)
+fitted on train (above `budget.trial_subsample.above_sequences`, on the subsample
+the stage hands in) and scored on tune by the primary metric; a failed score (NaN)
 counts as -1 so the sampler moves away from it.
 """
 
@@ -101,6 +102,7 @@ def run_trial(
         "score": -1.0 if np.isnan(score) else score,
         **metrics,
         "fit_seconds": round(seconds, 3),
+        "train_sequences": len(data.train_y),
         "warnings": ",".join(sorted({type(w.message).__name__ for w in caught})),
     }
 

@@ -5,7 +5,8 @@ integer tokens (`deeprules.encoding`); the one-hot rows are made per batch
 inside the pipeline, so a partition costs one byte per position in memory. Above
 `cnn.in_memory_max_mb` the tokens live in memory-mapped files instead and each
 batch reads its rows (`deeprules.cnn.streaming`); the job spec's `input` says
-which path this job takes.
+which path this job takes. Tuning trials may train on a subsample of train
+(`trial_partition`); the refit always reads all of it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from deeprules import encoding
 from deeprules.cnn.streaming import batch_reader, row_numbers, stored_tokens
 from deeprules.contracts import Classes, read_partition
 from deeprules.io import InputError
+from deeprules.sampling import trial_rows
 
 
 @dataclass
@@ -81,6 +83,24 @@ def load_partitions(spec: dict[str, Any]) -> tuple[Partition, Partition]:
     in memory-mapped token files when the spec's input plan streams)."""
     parts = [_load_partition(spec, name) for name in ("train", "tune")]
     return parts[0], parts[1]
+
+
+def trial_partition(train: Partition, spec: dict[str, Any]) -> Partition:
+    """Train as every tuning trial sees it: all of it, or above
+    `budget.trial_subsample.above_sequences` the class-stratified subsample the
+    baselines' trials fit on too (same rows: drawn from the same label strings with the
+    same seed). The refit of the chosen model reads all of train. A subsample of a
+    streamed partition is small and held in memory."""
+    rows = trial_rows(np.asarray(train.labels), spec["trial_subsample"], spec["seed"])
+    if len(rows) == len(train.ids):
+        return train
+    return Partition(
+        ids=[train.ids[row] for row in rows],
+        labels=[train.labels[row] for row in rows],
+        tokens=np.asarray(train.tokens[rows]),
+        targets=train.targets[rows],
+        truncated=train.truncated,  # of the whole partition: the refit's input
+    )
 
 
 def _load_partition(spec: dict[str, Any], name: str) -> Partition:

@@ -72,6 +72,7 @@ def prepare_spec(job: Job) -> dict[str, Any]:
         "seed": int(job.settings["seed"]),
         "deterministic": bool(job.settings["deterministic"]),
         "trials": int(job.settings["trials"]),
+        "trial_subsample": dict(job.settings["trial_subsample"]),
         "cnn": cnn,
         "classes": list(classes.names),
         "positive_class": classes.positive,

@@ -31,6 +31,7 @@ from deeprules.cnn.tuning import best_trial, chain_start, read_trials, refit
 from deeprules.contracts import ROLE_CNN, ROLE_SCRATCH, prediction_frame, write_predictions
 from deeprules.figures import save_figure
 from deeprules.io import write_json, write_tsv
+from deeprules.sampling import trial_subsample_record
 
 log = logging.getLogger("deeprules.cnn")
 
@@ -69,7 +70,12 @@ def write_outputs(spec: dict[str, Any], search_seconds: float, resumed: bool) ->
     write_predictions(outputs["predictions"], predictions)
     write_tsv(outputs["trials"], table)
     plot_training_curves(trials, final, outputs["curves"])
-    run = {"search_seconds": search_seconds, "resumed": resumed, "rounds": rounds}
+    run = {
+        "search_seconds": search_seconds,
+        "resumed": resumed,
+        "rounds": rounds,
+        "train_sequences": len(train.ids),
+    }
     card = summary(spec, trials, chosen, values, final, train, tune, run)
     if spec["trunk"] is not None:  # only then: other datasets' summaries stay as they were
         card["pretrained"] = pretrained_summary(spec["trunk"], trials, values)
@@ -84,7 +90,7 @@ def trials_table(
 ) -> pd.DataFrame:
     """One row per trial: round, hyperparameters (those the network had: a pre-trained
     one has the trunk's convolutions), receptive field (positions one feature sees),
-    best epoch, tune/train score, seconds, runs."""
+    best epoch, tune/train score, training sequences, seconds, runs."""
     rows = []
     for trial in trials:
         values = effective_values(trial["hyperparameters"]["values"], trunk)
@@ -102,6 +108,7 @@ def trials_table(
                 "tune_auroc": last.get("tune_auroc"),
                 "train_auroc": last.get("train_auroc"),
                 "epochs_trained": last.get("epochs_trained"),
+                "train_sequences": last.get("train_sequences"),
                 "seconds": last.get("seconds"),
                 "runs": len(trial["runs"]),
                 "worker": last.get("tuner_id"),
@@ -281,6 +288,9 @@ def _tuning(
         "objective": "tune AUC (Keras, 1000 thresholds; macro one-vs-rest for 3+ classes)",
         "trials_budget": spec["trials"],
         "trials": len(trials),
+        "trial_subsample": trial_subsample_record(
+            run["train_sequences"], spec["trial_subsample"], spec["seed"]
+        ),
         "statuses": pd.Series([t["status"] for t in trials]).value_counts().to_dict(),
         "trials_rerun_after_interruption": sum(len(t["runs"]) > 1 for t in trials),
         "resumed": run["resumed"],
@@ -330,6 +340,7 @@ def _final_model(final: dict[str, Any]) -> dict[str, Any]:
         "train_auroc": final["train_auroc"],
         "tune_auroc": final["tune_auroc"],
         "seconds": final["seconds"],
+        "train_sequences": final["train_sequences"],
         "train_sequences_per_second": final["sequences_per_second"],
         "load_with": "deeprules.cnn.load_model(path), or deeprules.cnn.predict_proba(path, "
         "sequences, summary) with this summary (the model uses the PaddingMask layer)",

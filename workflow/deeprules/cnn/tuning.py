@@ -27,7 +27,13 @@ import keras
 import keras_tuner as kt
 
 from deeprules import encoding
-from deeprules.cnn.data import Partition, input_pipeline, load_partitions, spec_classes
+from deeprules.cnn.data import (
+    Partition,
+    input_pipeline,
+    load_partitions,
+    spec_classes,
+    trial_partition,
+)
 from deeprules.cnn.job import device_description
 from deeprules.cnn.model import build_model, effective_values
 from deeprules.cnn.predict import partition_auroc
@@ -114,6 +120,7 @@ class CNNHyperModel(kt.HyperModel):
             "initial_epoch": fit_kwargs.get("initial_epoch", 0),
             "epochs_trained": epochs,
             "stopped_early": own[0].stopped_epoch > 0,
+            "train_sequences": len(train.ids),
             "sequences_per_second": len(train.ids) * epochs / seconds,
             "train_auroc": partition_auroc(model, train, self.table, batch, self.classes),
             "tune_auroc": partition_auroc(model, tune, self.table, batch, self.classes),
@@ -255,6 +262,7 @@ def search(spec: dict[str, Any]) -> None:
     """Run (or resume) one round's search in this process: single-process mode or a worker."""
     hypermodel = CNNHyperModel(spec)
     train, tune = load_partitions(spec)
+    train = trial_partition(train, spec)
     tuner = make_tuner(spec, hypermodel)
     epochs = spec["cnn"]["max_epochs"]  # Hyperband sets its own per trial
     tuner.search(train=train, tune=tune, epochs=epochs)
@@ -262,7 +270,15 @@ def search(spec: dict[str, Any]) -> None:
 
 def fingerprint(spec: dict[str, Any]) -> dict[str, Any]:
     """Everything that shapes the search; a different fingerprint means a fresh search."""
-    keep = ("seed", "deterministic", "trials", "classes", "length", "reverse_complement")
+    keep = (
+        "seed",
+        "deterministic",
+        "trials",
+        "trial_subsample",
+        "classes",
+        "length",
+        "reverse_complement",
+    )
     # Where and how wide it runs does not define the search: a resume on other resources
     # keeps the finished trials (bit-for-bit equality needs the same hardware anyway).
     # Nor does the input path (in memory or streamed): both give the same batches.

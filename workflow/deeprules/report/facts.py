@@ -55,6 +55,26 @@ def metrics_table(ev: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def trial_subsample(base: dict[str, Any], cnn: dict[str, Any]) -> str:
+    """What the tuning trials of both stages fitted on, in words, when it was a subsample
+    of train (budget.trial_subsample); empty when every trial saw all of train (and for
+    summaries written before the subsample existed)."""
+    for record in (base.get("trial_subsample"), cnn.get("tuning", {}).get("trial_subsample")):
+        if record and record["subsampled"]:
+            return f"baselines and CNN: {record['how']}"
+    return ""
+
+
+def same_trial_data(base: dict[str, Any], cnn: dict[str, Any]) -> bool:
+    """Did the baselines' and the CNN's trials fit on as many training sequences (Tip 2)?
+    Summaries from before the subsample existed fitted every trial on all of train."""
+    sizes = {
+        (record or {}).get("trial_sequences")
+        for record in (base.get("trial_subsample"), cnn.get("tuning", {}).get("trial_subsample"))
+    }
+    return len(sizes) == 1 or None in sizes
+
+
 def baseline_approximations(base: dict[str, Any]) -> list[str]:
     """Every approximation the baselines stage used, in words: a model's affordable form
     on a large training set, a k-mer size hashed into fewer columns. Empty when every

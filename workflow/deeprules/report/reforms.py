@@ -16,7 +16,13 @@ from typing import Any
 
 import yaml
 
-from deeprules.report.facts import METRIC_COLUMNS, baseline_approximations, listing, metric_name
+from deeprules.report.facts import (
+    METRIC_COLUMNS,
+    baseline_approximations,
+    listing,
+    metric_name,
+    trial_subsample,
+)
 
 CHECKLIST = Path(__file__).resolve().parents[2] / "report" / "reforms.yaml"
 NOT_ANSWERED = "not answered by the workflow"
@@ -91,9 +97,12 @@ def _tuning(e: Evidence) -> str:
     tuning = cnn["tuning"]
     approximations = baseline_approximations(base)
     affordable = f" (affordable forms: {'; '.join(approximations)})" if approximations else ""
+    subsample = trial_subsample(base, cnn)
     return (
         f"baselines: Optuna ({base['sampler']} sampler), {base['trials_per_family']} trials per "
-        f"family on the tune partition{affordable}; CNN: Keras Tuner {tuning['tuner']}, "
+        f"family on the tune partition{affordable}; "
+        + (f"{subsample}; " if subsample else "")
+        + f"CNN: Keras Tuner {tuning['tuner']}, "
         f"{tuning['trials']} "
         f"trials (budget {tuning['trials_budget']}), up to {tuning['max_epochs']} epochs, early "
         f"stopping after {tuning['patience']} epochs without gain on tune"

@@ -13,7 +13,13 @@ from typing import Any
 
 from deeprules.evaluate.comparisons import WHY_BEST_BASELINE, WHY_CONTROL
 from deeprules.report import verdicts as v
-from deeprules.report.facts import baseline_approximations, median_lengths, metric_name
+from deeprules.report.facts import (
+    baseline_approximations,
+    median_lengths,
+    metric_name,
+    same_trial_data,
+    trial_subsample,
+)
 from deeprules.report.split_shift import shift_evidence, shift_gate_failed
 
 DONE, WARNING, NOT_DONE = "done", "warning", "not_done"
@@ -108,6 +114,7 @@ def tip2(stages: Stages, dataset: dict[str, Any]) -> dict[str, Any]:
         return _tip(2, NOT_DONE, "baselines or CNN missing", "")
     families = sum(m["kind"] == "tuned" for m in base["models"].values())
     equal = base["trials_per_family"] == cnn["tuning"]["trials_budget"]
+    equal = equal and same_trial_data(base, cnn)
     best = best_tuned_baseline(stages)
     budgets = (
         f"{families} baseline families x {base['trials_per_family']} trials, "
@@ -115,12 +122,14 @@ def tip2(stages: Stages, dataset: dict[str, Any]) -> dict[str, Any]:
     )
     approximations = baseline_approximations(base)
     affordable = f"; affordable forms on a large set: {'; '.join(approximations)}"
+    subsample = trial_subsample(base, cnn)
     return _tip(
         2,
         DONE if equal else WARNING,
         "traditional families tuned with the CNN's budget, plus controls",
         f"{budgets}; best tuned baseline {best['model']} "
         f"({metric_name(best['metric'])} {best['tune']:.3f} on tune)"
+        + (f"; {subsample}" if subsample else "")
         + (affordable if approximations else ""),
         EQUAL_BUDGETS if equal else UNEQUAL_BUDGETS,
         f"Best tuned family: {best['model']}; budgets were "
@@ -134,6 +143,7 @@ def tip2(stages: Stages, dataset: dict[str, Any]) -> dict[str, Any]:
             "cnn_trials_budget": cnn["tuning"]["trials_budget"],
             "cnn_trials": cnn["tuning"]["trials"],
             "approximations": approximations,
+            "trial_subsample": subsample,
         },
     )
 

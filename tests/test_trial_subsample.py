@@ -1,0 +1,139 @@
+"""Tuning trials on a subsample of a large train (budget.trial_subsample, issue 20): the
+trials of every baseline family and of the CNN fit on the same rows, the chosen models
+are refitted on all of train, and the report says so; at or below the threshold
+nothing changes."""
+
+from __future__ import annotations
+
+import json
+
+import joblib
+import numpy as np
+import pytest
+from test_baselines import make_split, run_baselines, run_config
+from test_cnn import TINY_SPACE, planted_motif_table, stage_job
+
+from deeprules.baselines.fitting import fit_model
+from deeprules.baselines.scoring import score_model
+from deeprules.baselines.settings import baseline_settings, feature_maker, for_training_set
+from deeprules.cnn import run as run_cnn
+from deeprules.cnn.data import encode_partition, trial_partition
+from deeprules.config import baselines_settings, validate_run_config
+from deeprules.contracts import decide_classes
+from deeprules.io import read_json, read_tsv
+from deeprules.sampling import trial_rows, trial_subsample_record
+
+SMALL = {"above_sequences": 200, "sequences": 150}
+
+
+def test_trial_rows_are_all_of_train_up_to_the_threshold_then_a_stratified_sample():
+    labels = np.array(["a"] * 300 + ["b"] * 100)
+    assert np.array_equal(
+        trial_rows(labels, {"above_sequences": 400, "sequences": 100}, 1), np.arange(400)
+    )
+    rows = trial_rows(labels, {"above_sequences": 399, "sequences": 100}, 1)
+    assert len(rows) == 100 and len(set(rows)) == 100 and np.all(np.diff(rows) > 0)
+    assert (labels[rows] == "b").sum() == 25  # the classes' shares kept: 3 to 1
+    assert np.array_equal(rows, trial_rows(labels, {"above_sequences": 399, "sequences": 100}, 1))
+    assert not np.array_equal(
+        rows, trial_rows(labels, {"above_sequences": 399, "sequences": 100}, 2)
+    )
+    record = trial_subsample_record(400, {"above_sequences": 399, "sequences": 100}, 1)
+    assert record["subsampled"] and record["trial_sequences"] == 100
+    assert "every trial fitted on 100 of 400 training sequences" in record["how"]
+    assert not trial_subsample_record(400, {"above_sequences": 400, "sequences": 100}, 1)[
+        "subsampled"
+    ]
+
+
+def test_baselines_and_cnn_trials_draw_the_same_training_sequences(tmp_path):
+    """Tip 2: the same trials on the same data. The CNN takes its rows from its encoded
+    partition, the baselines from the train table; the ids must agree."""
+    train = planted_motif_table(300, seed=1)
+    classes = decide_classes(train["label"], "bound", "train")
+    spec = {"trial_subsample": SMALL, "seed": 5}
+    part = encode_partition(train, list(classes.names), "dna", 80, "train.tsv")
+    cnn_ids = trial_partition(part, spec).ids
+    baseline_ids = train["id"].to_numpy()[trial_rows(train["label"].to_numpy(), SMALL, 5)]
+    assert len(cnn_ids) == 150 and cnn_ids == baseline_ids.tolist()
+    streamed = np.memmap(tmp_path / "tokens", dtype=np.uint8, mode="w+", shape=part.tokens.shape)
+    streamed[:] = part.tokens
+    part.tokens = streamed
+    subset = trial_partition(part, spec)
+    assert not subset.streamed and subset.ids == cnn_ids
+    assert np.array_equal(subset.tokens, streamed[trial_rows(np.asarray(part.labels), SMALL, 5)])
+
+
+@pytest.fixture(scope="module")
+def subsampled_baselines(tmp_path_factory):
+    """knn and logistic regression, 3 trials each, on 240 training sequences of which every
+    trial sees 150."""
+    folder = make_split(tmp_path_factory.mktemp("split"), train=240)
+    config = run_config(trials=3, families=["knn", "logistic_regression"])
+    config["budget"]["trial_subsample"] = SMALL
+    out = folder.parent / "baselines"
+    return folder, config, out, run_baselines(folder, config, out)
+
+
+def test_baseline_trials_fit_on_the_subsample_and_the_chosen_models_on_all_of_train(
+    subsampled_baselines,
+):
+    folder, config, out, summary = subsampled_baselines
+    trials = read_tsv(out / "trials.tsv")
+    assert set(trials["train_sequences"]) == {"150"} and len(trials) == 6
+    assert summary["trial_subsample"]["trial_sequences"] == 150
+    assert summary["trial_subsample"]["train_sequences"] == 240
+    knn = joblib.load(out / "models/knn.joblib")
+    assert knn.steps[-1][1].n_samples_fit_ == 240  # the refit saw all of train
+    # An independent replay of the first knn trial: fitted on the subsample's rows it
+    # gives the trial's score; fitted on all of train it does not.
+    settings = for_training_set(
+        baseline_settings(baselines_settings(config, {"name": "toy", "sequence_type": "dna"}), 1),
+        240,
+    )
+    train, tune = read_tsv(folder / "train.tsv"), read_tsv(folder / "tune.tsv")
+    features = feature_maker(settings).fit(train["sequence"])
+    train_x, tune_x = features.transform(train["sequence"]), features.transform(tune["sequence"])
+    classes = decide_classes(train["label"], "bound", "train")
+    first = trials[trials["family"] == "knn"].iloc[0]
+    params = json.loads(first["params"])
+    rows = trial_rows(train["label"].to_numpy(), SMALL, settings.seed)
+
+    def tune_auroc(index: np.ndarray) -> float:
+        model = fit_model(
+            "knn", params, train_x[index], train["label"].to_numpy()[index], settings.fitting
+        )
+        return score_model(model, tune_x, tune["label"].to_numpy(), classes)["auroc"]
+
+    assert tune_auroc(rows) == pytest.approx(float(first["auroc"]), abs=1e-9)
+    assert tune_auroc(np.arange(240)) != pytest.approx(float(first["auroc"]), abs=1e-6)
+
+
+def test_at_the_threshold_every_trial_fits_on_all_of_train(tmp_path):
+    folder = make_split(tmp_path / "split", train=200)
+    config = run_config(trials=1, families=["logistic_regression"])
+    config["budget"]["trial_subsample"] = SMALL
+    summary = run_baselines(folder, config, tmp_path / "out")
+    assert set(read_tsv(tmp_path / "out/trials.tsv")["train_sequences"]) == {"200"}
+    assert not summary["trial_subsample"]["subsampled"]
+
+
+def test_cnn_trials_train_on_the_subsample_and_the_refit_on_all_of_train(tmp_path):
+    job = stage_job(tmp_path, trials=2, n_train=300, max_epochs=1, search_space=TINY_SPACE)
+    job.settings["trial_subsample"] = SMALL
+    run_cnn(job)
+    trials = read_tsv(job.outputs["trials"])
+    assert set(trials["train_sequences"]) == {"150"}
+    summary = read_json(job.outputs["summary"])
+    assert summary["final_model"]["train_sequences"] == 300
+    assert summary["tuning"]["trial_subsample"]["subsampled"]
+    predictions = read_tsv(job.outputs["predictions"])
+    assert (predictions["partition"] == "train").sum() == 300
+
+
+def test_the_default_config_subsamples_only_above_5000_training_sequences():
+    subsample = validate_run_config({"datasets": ["x"]})["budget"]["trial_subsample"]
+    assert subsample == {"above_sequences": 5000, "sequences": 2000}
+    labels = np.array(["a", "b"] * 2500)
+    assert len(trial_rows(labels, subsample, 42)) == 5000
+    assert len(trial_rows(np.append(labels, "a"), subsample, 42)) == 2000

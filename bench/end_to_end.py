@@ -158,6 +158,7 @@ def main() -> None:
     print(model_table(results).to_string(index=False))
     first = tip(results, 1)
     print(f"Tip 1: {first['verdict']}: {first['answer']}")
+    print(f"Tip 2: {tip(results, 2)['evidence']}")
 
 
 if __name__ == "__main__":

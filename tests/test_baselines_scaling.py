@@ -28,13 +28,15 @@ from deeprules.config import baselines_settings
 from deeprules.features import KmerFrequencies, SequenceFeatures
 from deeprules.io import read_tsv
 
-LARGE = LargeData(above_sequences=300, kernel_components=40, knn_reference_sequences=100)
+LARGE = LargeData(
+    above_sequences=300, kernel_components=40, knn_reference_sequences=100, kernel_map_above=1e12
+)
 KNN = {"n_neighbors": 5, "weights": "uniform", "metric": "euclidean"}
 RBF = {"C": 1.0, "gamma": 0.01}
 
 
 def context(train_sequences: int) -> FitContext:
-    return FitContext(3, "balanced", 1, affordable_forms(LARGE, train_sequences))
+    return FitContext(3, "balanced", 1, affordable_forms(LARGE, train_sequences, 0))
 
 
 def planted(count: int, seed: int, length: int = 80) -> tuple[list[str], np.ndarray]:
@@ -51,7 +53,7 @@ def encoded(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 def test_below_the_threshold_every_family_is_exactly_the_old_one():
     """At and below above_sequences the forms are exact: the same estimator, parameters and
     predictions as with no large-data settings at all."""
-    assert not affordable_forms(LARGE, 300).approximating
+    assert not affordable_forms(LARGE, 300, 0).approximating
     features, labels = encoded(300, 1)
     for name, params in (("knn", KNN), ("rbf_svm", RBF)):
         old = build_pipeline(name, params, FitContext(3, "balanced", 1, EXACT))
@@ -66,7 +68,7 @@ def test_below_the_threshold_every_family_is_exactly_the_old_one():
 def test_above_the_threshold_the_affordable_forms_are_used_and_named():
     """Above it, rbf_svm maps onto the stated Nystroem components and knn looks up a
     class-stratified subsample of the stated size; both are described in words."""
-    forms = affordable_forms(LARGE, 301)
+    forms = affordable_forms(LARGE, 301, 0)
     assert forms.kernel_components == 40 and forms.knn_reference == 100
     features, labels = encoded(400, 2)
     svm = build_pipeline("rbf_svm", RBF, context(400)).fit(features, labels)
@@ -81,7 +83,7 @@ def test_above_the_threshold_the_affordable_forms_are_used_and_named():
     again = build_pipeline("knn", KNN, context(400)).fit(features, labels)[-1]
     np.testing.assert_array_equal(again.reference_rows_, knn.reference_rows_)  # seeded
     # a reference subsample as large as train is no subsample
-    assert affordable_forms(LargeData(300, 40, 500), 400).knn_reference is None
+    assert affordable_forms(LargeData(300, 40, 500, 1e12), 400, 0).knn_reference is None
 
 
 def test_approximate_rbf_svm_still_learns_a_planted_motif():
@@ -126,11 +128,40 @@ def test_stage_records_the_forms_it_used(tmp_path: Path):
 def test_settings_decide_the_forms_once_for_the_training_set():
     config = run_config(large_data={"above_sequences": 1000})
     settings = baseline_settings(baselines_settings(config, {"sequence_type": "dna"}), 1)
-    assert for_training_set(settings, 1000).fitting.forms == affordable_forms(
-        settings.large_data, 1000
+    assert for_training_set(settings, 1000, 10).fitting.forms == affordable_forms(
+        settings.large_data, 1000, 10
     )
-    assert for_training_set(settings, 1001).fitting.forms.kernel_components == 500
-    assert for_training_set(settings, 1001).fitting.forms.knn_reference is None  # 5,000 > N
+    assert for_training_set(settings, 1001, 10).fitting.forms.kernel_components == 500
+    assert for_training_set(settings, 1001, 10).fitting.forms.knn_reference is None  # 5,000 > N
+
+
+def test_a_wide_table_maps_the_kernel_below_the_size_threshold():
+    """An exact SVC's cost is about N x the table's non-zeros: above kernel_map_above the
+    RBF SVM is mapped whatever N, and nothing else changes (the kNN stays exact)."""
+    large = LargeData(5000, 500, 5000, kernel_map_above=1e9)
+    assert affordable_forms(large, 2000, 500_000).kernel_components is None  # work 1e9
+    wide = affordable_forms(large, 2000, 500_001)
+    assert wide.kernel_components == 500 and wide.knn_reference is None
+    assert wide.kernel_work == 1_000_002_000
+
+
+def test_stage_maps_the_kernel_of_a_wide_table_and_records_its_work(tmp_path: Path):
+    folder = make_split(tmp_path / "split", train=240, tune=120)
+    config = run_config(families=["rbf_svm", "knn"], large_data={"kernel_map_above": 1000})
+    summary = run_baselines(folder, config, tmp_path / "wide")
+    record = summary["approximations"]
+    assert "rbf_svm" in record["used"] and "knn" not in record["used"]
+    assert record["kernel_map_above"] == 1000
+    # the independent count: non-zero k-mer frequencies (k = 1-3) of every training sequence
+    train = read_tsv(folder / "train.tsv")
+    distinct = sum(
+        len({s[i : i + k] for i in range(len(s) - k + 1)})
+        for s in train["sequence"]
+        for k in (1, 2, 3)
+    )
+    assert record["kernel_work"] == 240 * distinct
+    exact = run_baselines(folder, run_config(families=["rbf_svm"]), tmp_path / "exact")
+    assert exact["approximations"]["used"] == {}
 
 
 def test_kmers_are_hashed_only_above_the_column_limit():

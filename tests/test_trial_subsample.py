@@ -87,13 +87,11 @@ def test_baseline_trials_fit_on_the_subsample_and_the_chosen_models_on_all_of_tr
     assert knn.steps[-1][1].n_samples_fit_ == 240  # the refit saw all of train
     # An independent replay of the first knn trial: fitted on the subsample's rows it
     # gives the trial's score; fitted on all of train it does not.
-    settings = for_training_set(
-        baseline_settings(baselines_settings(config, {"name": "toy", "sequence_type": "dna"}), 1),
-        240,
-    )
+    settings = baseline_settings(baselines_settings(config, {"sequence_type": "dna"}), 1)
     train, tune = read_tsv(folder / "train.tsv"), read_tsv(folder / "tune.tsv")
     features = feature_maker(settings).fit(train["sequence"])
     train_x, tune_x = features.transform(train["sequence"]), features.transform(tune["sequence"])
+    settings = for_training_set(settings, 240, np.count_nonzero(train_x))
     classes = decide_classes(train["label"], "bound", "train")
     first = trials[trials["family"] == "knn"].iloc[0]
     params = json.loads(first["params"])

@@ -34,6 +34,12 @@ class Encoded:
     tune_x: Any
     tune_y: np.ndarray
 
+    @property
+    def train_nonzeros(self) -> int:
+        """Non-zero entries of the training table: with N, what an exact kernel costs."""
+        table = self.train_x
+        return int(table.nnz if hasattr(table, "nnz") else np.count_nonzero(table))
+
     def with_train_rows(self, rows: np.ndarray) -> Encoded:
         """The same tables with train cut to `rows` (the tuning trials' subsample); the
         features stay those fitted on all of train."""

@@ -21,7 +21,7 @@ from matplotlib.patches import Patch
 
 from deeprules.baselines.controls import CONTROLS
 from deeprules.baselines.fitting import Fitted
-from deeprules.baselines.scaling import NO_APPROXIMATION
+from deeprules.baselines.scaling import NO_APPROXIMATION, Affordable
 from deeprules.baselines.scoring import METRICS, class_scores
 from deeprules.baselines.settings import BaselineSettings
 from deeprules.contracts import Classes, prediction_frame, write_predictions
@@ -61,6 +61,7 @@ class Results:
     inflation: dict[str, Any]
     warnings: list[str]
     features: SequenceFeatures
+    forms: Affordable  # the families' forms decided for this training set
 
 
 def write_outputs(
@@ -176,7 +177,7 @@ def summary_json(
             "kmer_max_columns": features.max_kmer_columns,
             "hashed_kmers": features.kmers_.hashing_,
         },
-        "approximations": approximations(results.fitted, settings, sizes["train"]),
+        "approximations": approximations(results, settings),
         "trials_per_family": settings.trials,
         "trial_subsample": trial_subsample_record(
             sizes["train"], settings.trial_subsample, settings.seed
@@ -203,14 +204,15 @@ def summary_json(
     }
 
 
-def approximations(
-    fitted: list[Fitted], settings: BaselineSettings, train_sequences: int
-) -> dict[str, Any]:
-    """The size threshold, this training set's size and every model's form ('none' when
-    exact): what the report names wherever an approximation was used."""
+def approximations(results: Results, settings: BaselineSettings) -> dict[str, Any]:
+    """The size thresholds, this training set's size and kernel work, and every model's
+    form ('none' when exact): what the report names wherever an approximation was used."""
+    fitted, forms = results.fitted, results.forms
     return {
         "above_sequences": settings.large_data.above_sequences,
-        "train_sequences": train_sequences,
+        "train_sequences": forms.train_sequences,
+        "kernel_map_above": settings.large_data.kernel_map_above,
+        "kernel_work": forms.kernel_work,
         "models": {f.name: f.approximation for f in fitted},
         "used": {f.name: f.approximation for f in fitted if f.approximation != NO_APPROXIMATION},
     }

@@ -5,7 +5,9 @@ sequences: an RBF-kernel SVM (SVC solves over the N x N kernel matrix, N^2 to
 N^3 per fit) and k nearest neighbours (every prediction measures the distance to
 all N training sequences; scoring train is N^2). Above
 `baselines.large_data.above_sequences` training sequences they take a stated,
-seeded, affordable form:
+seeded, affordable form (the RBF SVM also when its kernel work, N times the
+non-zero entries of the training table, exceeds `kernel_map_above`: a wide DNA
+k-mer table of 3,500 500-bp sequences costs an exact SVC minutes per trial):
 
 - rbf_svm: a Nystroem map onto `kernel_components` RBF features, then a linear
   SVM (cost N x components x columns per fit);
@@ -40,6 +42,7 @@ class LargeData:
     above_sequences: int
     kernel_components: int
     knn_reference_sequences: int
+    kernel_map_above: float  # kernel work (sequences x table non-zeros) an exact SVC may take
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,7 @@ class Affordable:
     train_sequences: int = 0
     kernel_components: int | None = None  # Nystroem components for rbf_svm
     knn_reference: int | None = None  # training sequences kNN looks its neighbours up in
+    kernel_work: int = 0  # training sequences x non-zero entries of the training table
 
     @property
     def approximating(self) -> bool:
@@ -58,16 +62,21 @@ class Affordable:
 EXACT = Affordable()
 
 
-def affordable_forms(large: LargeData, train_sequences: int) -> Affordable:
+def affordable_forms(large: LargeData, train_sequences: int, table_nonzeros: int) -> Affordable:
     """Exact up to `above_sequences` training sequences; above it, the kernel map and the
-    reference subsample (the subsample only when it is smaller than train)."""
-    if train_sequences <= large.above_sequences:
-        return Affordable(train_sequences)
+    reference subsample (the subsample only when it is smaller than train). The kernel
+    map also above `kernel_map_above` kernel work, whatever the number of sequences:
+    an exact SVC's cost grows with the table's width as much as with N."""
+    work = train_sequences * table_nonzeros
+    large_set = train_sequences > large.above_sequences
     reference = large.knn_reference_sequences
     return Affordable(
         train_sequences,
-        kernel_components=large.kernel_components,
-        knn_reference=reference if reference < train_sequences else None,
+        kernel_components=(
+            large.kernel_components if large_set or work > large.kernel_map_above else None
+        ),
+        knn_reference=reference if large_set and reference < train_sequences else None,
+        kernel_work=work,
     )
 
 

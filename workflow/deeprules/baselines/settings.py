@@ -68,11 +68,13 @@ def baseline_settings(settings: dict[str, Any], threads: int) -> BaselineSetting
     )
 
 
-def for_training_set(settings: BaselineSettings, train_sequences: int) -> BaselineSettings:
-    """The settings with the families' forms decided for this training set's size: once
-    per stage, so the trials, the refits, the controls and the random-split check all fit
-    the same form."""
-    forms = affordable_forms(settings.large_data, train_sequences)
+def for_training_set(
+    settings: BaselineSettings, train_sequences: int, table_nonzeros: int
+) -> BaselineSettings:
+    """The settings with the families' forms decided for this training set (its size and
+    its encoded table's non-zero entries): once per stage, so the trials, the refits, the
+    controls and the random-split check all fit the same form."""
+    forms = affordable_forms(settings.large_data, train_sequences, table_nonzeros)
     return replace(settings, fitting=replace(settings.fitting, forms=forms))
 
 

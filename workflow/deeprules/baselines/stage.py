@@ -57,7 +57,6 @@ def _run(job: Job) -> None:
     tune = read_partition(job.inputs["tune"], "tune")
     classes = read_classes(job.inputs["split_report"])
     check_labels(train, tune, classes, job.inputs["split_report"])
-    settings = for_training_set(settings, len(train))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     log.info(
         "%d train and %d tune sequences, classes %s, primary metric %s, %d trials per family",
@@ -102,6 +101,7 @@ def fit_everything(
     features = feature_maker(settings)
     data = encode(features, train, tune)
     log.info("features: %d columns (%s)", data.train_x.shape[1], describe_features(features))
+    settings = for_training_set(settings, len(train), data.train_nonzeros)
     for name in settings.families:
         form = family(name).approximation_used(settings.fitting)
         if form != NO_APPROXIMATION:
@@ -127,7 +127,7 @@ def fit_everything(
     fitted += controls(best, features, data, train, tune, classes, settings)
     inflation = random_split_check(best, train, tune, classes, settings)
     warnings_found = shuffled_warning(fitted, settings, classes, data.tune_y)
-    return Results(fitted, trials, inflation, warnings_found, features)
+    return Results(fitted, trials, inflation, warnings_found, features, settings.fitting.forms)
 
 
 def describe_features(features: SequenceFeatures) -> str:

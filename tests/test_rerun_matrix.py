@@ -95,7 +95,12 @@ RUN_CONFIG: dict[str, set[str]] = {
     "baselines.kmer_max_columns": from_stages("baselines"),
     **{
         f"baselines.large_data.{key}": from_stages("baselines")
-        for key in ("above_sequences", "kernel_components", "knn_reference_sequences")
+        for key in (
+            "above_sequences",
+            "kernel_components",
+            "knn_reference_sequences",
+            "kernel_map_above",
+        )
     },
     # the tiny run alone: 'tiny' would name itself, the source, which is not pre-trained;
     # the two-dataset cases are an own test (test_pretrain_from_reruns_targets_not_the_source)

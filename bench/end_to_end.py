@@ -2,7 +2,7 @@
 test AUROC per model and the scorecard's Tip 1 verdict.
 
     .venv/bin/python bench/end_to_end.py [--sequences 3000] [--length 200] [--workdir DIR]
-        [--seed 1] [--cores 2] [--set key=value ...]
+        [--seed 1] [--cores 2] [--set key=value ...] [--until RULE ...]
 
 The task is tests/planted_interaction.py's promoter-spacing task: every sequence holds the
 same two boxes in the same order and only the spacer between them carries the label, so
@@ -78,8 +78,8 @@ def write_project(workdir: Path, args: argparse.Namespace) -> None:
     (workdir / "config/config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
 
 
-def run(workdir: Path, cores: int) -> float:
-    """The workflow to its report; wall seconds."""
+def run(workdir: Path, cores: int, until: list[str] | None = None) -> float:
+    """The workflow to its report (or to the `until` rules); wall seconds."""
     command = [
         str(REPO / ".venv/bin/snakemake"),
         "--snakefile",
@@ -90,6 +90,7 @@ def run(workdir: Path, cores: int) -> float:
         str(workdir / "config/config.yaml"),
         "--cores",
         str(cores),
+        *(["--until", *until] if until else []),
     ]
     env = {**os.environ, "PATH": f"{REPO / '.venv/bin'}:{os.environ['PATH']}"}
     start = time.monotonic()
@@ -147,14 +148,19 @@ def main() -> None:
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/deeprules-end-to-end"))
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument(
+        "--until", nargs="+", metavar="RULE", help="stop after these rules (and what they need)"
+    )
     args = parser.parse_args()
     write_project(args.workdir, args)
     print(f"{args.sequences} x {args.length} bp in {args.workdir}; load {os.getloadavg()}")
-    seconds = run(args.workdir, args.cores)
+    seconds = run(args.workdir, args.cores, args.until)
     results = args.workdir / "results" / DATASET
     pd.set_option("display.width", 200)
     print(stage_table(results).to_string(index=False))
     print(f"end to end: {seconds / 60:.1f} min; load {os.getloadavg()}")
+    if args.until:
+        return
     print(model_table(results).to_string(index=False))
     first = tip(results, 1)
     print(f"Tip 1: {first['verdict']}: {first['answer']}")

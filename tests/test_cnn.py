@@ -409,12 +409,16 @@ def test_killed_search_resumes_without_repeating_finished_trials(tmp_path):
             time.sleep(0.2)
         first.send_signal(signal.SIGKILL)
         first.wait()
+    # Finished means the tuner saved the trial as COMPLETED. Our runs file marks a run
+    # finished a moment earlier (when the fit returns, before Keras Tuner saves the
+    # trial), so a kill in between leaves a trial the tuner rightly runs again: that is
+    # the interrupted trial, not a finished one (seen under load 5 on 2 cores).
     before = {
-        trial: runs
-        for trial, runs in runs_by_trial(spec["tuner_dir"]).items()
-        if runs and runs[-1]["finished"]  # the kill may land before a trial's first run
+        trial["trial_id"]: trial["runs"]
+        for trial in read_trials(spec["tuner_dir"])
+        if trial["status"] == "COMPLETED" and trial["runs"] and trial["runs"][-1]["finished"]
     }
-    assert 2 <= len(before) < 5, "the kill must land mid-search"
+    assert 1 <= len(before) < 5, "the kill must land mid-search"
     assert not Path(stage.outputs["summary"]).exists()
 
     cnn.run(stage)  # the rerun Snakemake would do

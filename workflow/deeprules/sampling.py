@@ -37,8 +37,11 @@ def trial_rows(labels: np.ndarray, subsample: dict[str, Any], seed: int) -> np.n
 
 
 def trial_subsample_record(train_sequences: int, subsample: dict[str, Any], seed: int) -> dict:
-    """What summary.json says about the trials' training data, and the report repeats."""
-    used = len(trial_rows(np.zeros(train_sequences), subsample, seed))
+    """What summary.json says about the trials' training data, and the report repeats.
+    The count follows from the sizes alone (`trial_rows` keeps exactly `sequences` rows
+    above the threshold; the config check keeps it at most `above_sequences`)."""
+    above = train_sequences > subsample["above_sequences"]
+    used = subsample["sequences"] if above else train_sequences
     return {
         "above_sequences": subsample["above_sequences"],
         "train_sequences": train_sequences,

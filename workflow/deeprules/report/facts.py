@@ -59,7 +59,7 @@ def trial_subsample(base: dict[str, Any], cnn: dict[str, Any]) -> str:
     """What the tuning trials of both stages fitted on, in words, when it was a subsample
     of train (budget.trial_subsample); empty when every trial saw all of train (and for
     summaries written before the subsample existed)."""
-    for record in (base.get("trial_subsample"), cnn.get("tuning", {}).get("trial_subsample")):
+    for record in _trial_records(base, cnn):
         if record and record["subsampled"]:
             return f"baselines and CNN: {record['how']}"
     return ""
@@ -68,11 +68,13 @@ def trial_subsample(base: dict[str, Any], cnn: dict[str, Any]) -> str:
 def same_trial_data(base: dict[str, Any], cnn: dict[str, Any]) -> bool:
     """Did the baselines' and the CNN's trials fit on as many training sequences (Tip 2)?
     Summaries from before the subsample existed fitted every trial on all of train."""
-    sizes = {
-        (record or {}).get("trial_sequences")
-        for record in (base.get("trial_subsample"), cnn.get("tuning", {}).get("trial_subsample"))
-    }
+    sizes = {(record or {}).get("trial_sequences") for record in _trial_records(base, cnn)}
     return len(sizes) == 1 or None in sizes
+
+
+def _trial_records(base: dict[str, Any], cnn: dict[str, Any]) -> tuple[Any, Any]:
+    """The baselines' and the CNN's trial_subsample records (None when absent)."""
+    return base.get("trial_subsample"), cnn.get("tuning", {}).get("trial_subsample")
 
 
 def baseline_approximations(base: dict[str, Any]) -> list[str]:

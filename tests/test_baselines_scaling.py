@@ -15,11 +15,13 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.svm import SVC
 from test_baselines import make_split, run_baselines, run_config
 
+from deeprules.baselines import scaling
 from deeprules.baselines.families import FitContext, build_pipeline
 from deeprules.baselines.fitting import fit_model
 from deeprules.baselines.scaling import (
     EXACT,
     LargeData,
+    Neighbours,
     SubsampledNeighbours,
     affordable_forms,
 )
@@ -58,11 +60,41 @@ def test_below_the_threshold_every_family_is_exactly_the_old_one():
     for name, params in (("knn", KNN), ("rbf_svm", RBF)):
         old = build_pipeline(name, params, FitContext(3, "balanced", 1, EXACT))
         new = build_pipeline(name, params, context(300))
-        assert type(new[-1]) is type(old[-1]) and type(new[-1]) in (KNeighborsClassifier, SVC)
+        assert type(new[-1]) is type(old[-1]) and type(new[-1]) in (Neighbours, SVC)
         assert repr(new.get_params()) == repr(old.get_params())
         old.fit(features, labels), new.fit(features, labels)
         score = "predict_proba" if name == "knn" else "decision_function"
         np.testing.assert_array_equal(getattr(new, score)(features), getattr(old, score)(features))
+
+
+@pytest.mark.parametrize("weights", ["uniform", "distance"])
+def test_manhattan_neighbours_on_dense_rows_are_scikit_learns_on_the_sparse_table(
+    weights: str, monkeypatch: pytest.MonkeyPatch
+):
+    """The dense route (for speed) gives the same neighbours, distances and probabilities
+    as scikit-learn's own kNN on the sparse table, also when the queries are densified
+    in several blocks (a block size that does not divide the rows)."""
+    monkeypatch.setattr(scaling, "DENSE_BLOCK_ROWS", 37)
+    features, labels = encoded(300, 4)
+    table = sp.csr_matrix(features)
+    queries = sp.csr_matrix(encoded(100, 5)[0])
+    ours = Neighbours(n_neighbors=7, weights=weights, metric="manhattan").fit(table, labels)
+    judge = KNeighborsClassifier(n_neighbors=7, weights=weights, metric="manhattan")
+    judge.fit(table, labels)
+    assert isinstance(ours._fit_X, np.ndarray) and sp.issparse(judge._fit_X)
+    np.testing.assert_array_equal(ours.predict_proba(queries), judge.predict_proba(queries))
+    np.testing.assert_array_equal(ours.predict(queries), judge.predict(queries))
+    for mine, theirs in zip(ours.kneighbors(queries), judge.kneighbors(queries), strict=True):
+        np.testing.assert_array_equal(mine, theirs)
+    only = ours.kneighbors(queries, 3, return_distance=False)
+    np.testing.assert_array_equal(only, judge.kneighbors(queries, 3, return_distance=False))
+
+
+def test_other_metrics_keep_the_sparse_table():
+    """Euclidean and cosine distances are fast on the sparse table: it is not densified."""
+    features, labels = encoded(120, 6)
+    fitted = Neighbours(metric="euclidean").fit(sp.csr_matrix(features), labels)
+    assert sp.issparse(fitted._fit_X)
 
 
 def test_above_the_threshold_the_affordable_forms_are_used_and_named():

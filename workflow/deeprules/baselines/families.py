@@ -19,7 +19,6 @@ from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassif
 from sklearn.kernel_approximation import Nystroem
 from sklearn.linear_model import LogisticRegression
 from sklearn.naive_bayes import ComplementNB, GaussianNB, MultinomialNB
-from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, MaxAbsScaler, MinMaxScaler, StandardScaler
 from sklearn.svm import SVC, LinearSVC
@@ -28,6 +27,7 @@ from deeprules.baselines.scaling import (
     EXACT,
     NO_APPROXIMATION,
     Affordable,
+    Neighbours,
     SubsampledNeighbours,
     describe_kernel_map,
     describe_reference,
@@ -138,7 +138,7 @@ def knn(params: dict[str, Any], context: FitContext) -> BaseEstimator:
         "n_jobs": context.threads,
     }
     if context.forms.knn_reference is None:
-        return KNeighborsClassifier(**neighbours)
+        return Neighbours(**neighbours)
     return SubsampledNeighbours(context.forms.knn_reference, context.seed, **neighbours)
 
 

@@ -26,6 +26,7 @@ from numbers import Integral
 from typing import Any, ClassVar
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.utils._param_validation import Interval
@@ -33,6 +34,7 @@ from sklearn.utils._param_validation import Interval
 from deeprules.sampling import stratified_rows
 
 NO_APPROXIMATION = "none"
+DENSE_BLOCK_ROWS = 2000  # query rows densified at a time: bounded memory at any N
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,53 @@ def describe_reference(forms: Affordable, seed: int) -> str:
     )
 
 
+class Neighbours(KNeighborsClassifier):
+    """KNeighborsClassifier that measures Manhattan distances on dense rows.
+
+    scikit-learn's sparse Manhattan distance costs 2-3x its dense one (a 2,000 x 5,460
+    DNA k-mer table: 7.9 s vs 3.4 s for 500 queries), and made a Manhattan kNN trial
+    take two minutes on 20,000 500-bp sequences. The distances are the same to the
+    last bit (the same columns summed in the same order; zeros add nothing), so only
+    the cost changes. Queries are densified `DENSE_BLOCK_ROWS` at a time; the other
+    metrics keep the sparse table, where they are fast.
+    """
+
+    def fit(self, features: Any, labels: Any) -> Neighbours:
+        return super().fit(self._readable(features), labels)
+
+    def predict_proba(self, features: Any) -> np.ndarray:
+        return self._by_block(super().predict_proba, features)
+
+    def predict(self, features: Any) -> np.ndarray:
+        return self._by_block(super().predict, features)
+
+    def kneighbors(self, features: Any = None, n_neighbors: int | None = None, **kwargs: Any):
+        if features is None or not self._densifies(features):
+            return super().kneighbors(features, n_neighbors, **kwargs)
+        blocks = [
+            super(Neighbours, self).kneighbors(b, n_neighbors, **kwargs)
+            for b in self._blocks(features)
+        ]
+        if kwargs.get("return_distance", True):
+            return tuple(np.concatenate(parts) for parts in zip(*blocks, strict=True))
+        return np.concatenate(blocks)
+
+    def _densifies(self, features: Any) -> bool:
+        return self.metric == "manhattan" and sp.issparse(features)
+
+    def _readable(self, features: Any) -> Any:
+        return features.toarray() if self._densifies(features) else features
+
+    def _blocks(self, features: Any):
+        for first in range(0, features.shape[0], DENSE_BLOCK_ROWS):
+            yield features[first : first + DENSE_BLOCK_ROWS].toarray()
+
+    def _by_block(self, predict: Any, features: Any) -> np.ndarray:
+        if not self._densifies(features):
+            return predict(features)
+        return np.concatenate([predict(block) for block in self._blocks(features)])
+
+
 class SubsampledNeighbours(ClassifierMixin, BaseEstimator):
     """k nearest neighbours looked up among a class-stratified, seeded subsample of the
     training rows: prediction costs `reference_size` distances per sequence, not N.
@@ -136,7 +185,7 @@ class SubsampledNeighbours(ClassifierMixin, BaseEstimator):
         self._validate_params()
         labels = np.asarray(labels)
         self.reference_rows_ = stratified_rows(labels, self.reference_size, self.seed)
-        self.neighbours_ = KNeighborsClassifier(
+        self.neighbours_ = Neighbours(
             n_neighbors=self.n_neighbors,
             weights=self.weights,
             metric=self.metric,

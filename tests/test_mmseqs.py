@@ -171,6 +171,86 @@ def test_skipped_candidates_could_never_reach_the_threshold(
     pd.testing.assert_frame_equal(found, everything)
 
 
+def related_on_both_strands(sequence_type: str, letters: str) -> pd.DataFrame:
+    """Families of related sequences; for DNA every third one reverse-complemented, so a
+    pair can be related on the reverse strand only."""
+    sequences = related_and_odd_sequences(np.random.default_rng(8), letters)
+    if sequence_type == "dna":
+        sequences = [
+            s[::-1].translate(mmseqs.COMPLEMENT) if k % 3 == 0 else s
+            for k, s in enumerate(sequences)
+        ]
+    return table(sequences)
+
+
+def partitioned_subset(data: pd.DataFrame) -> pd.DataFrame:
+    """Most of the sequences, in random order, each in one of three partitions."""
+    subset = data.sample(frac=0.8, random_state=1).reset_index(drop=True)
+    rng = np.random.default_rng(2)
+    return subset.assign(partition=rng.choice(["train", "tune", "test"], size=len(subset)))
+
+
+@pytest.mark.parametrize(
+    ("sequence_type", "letters", "identity", "denominator"),
+    [
+        ("protein", AMINO_ACIDS, 0.3, "longer"),
+        ("protein", AMINO_ACIDS, 0.4, "shorter"),
+        ("dna", "ACGT", 0.5, "longer"),
+    ],
+)
+def test_a_verification_from_the_graphs_measurement_finds_what_its_own_finds(
+    sequence_type, letters, identity, denominator, tmp_path, monkeypatch
+):
+    """The split's verification takes its candidates from the common subsequences the
+    graph search measured (from the verification's identity, below the graph's): on a
+    reordered subset, across partitions, it finds exactly the pairs and identities its
+    own measurement finds, reverse-strand pairs included, without measuring again."""
+    data = related_on_both_strands(sequence_type, letters)
+    search = {"workdir": tmp_path, "threads": 2, "co_optimal": True}
+    record = mmseqs.MeasuredPairs(identity, denominator, 0.0)
+    graph = similar_pairs(
+        data, sequence_type, identity + 0.1, denominator, keep_measured=record, **search
+    )
+    assert record.complete and len(record.first) > len(graph) > 0
+    subset = partitioned_subset(data)
+    verify = {"between": "partition", **search}
+    own = similar_pairs(subset, sequence_type, identity, denominator, **verify)
+
+    def measure_again(*arguments):
+        raise AssertionError("the verification measured the common subsequences again")
+
+    monkeypatch.setattr(mmseqs._Search, "_common_subsequences", measure_again)
+    shared = similar_pairs(subset, sequence_type, identity, denominator, measured=record, **verify)
+    assert len(own) > 5
+    pd.testing.assert_frame_equal(own, shared)
+
+
+def test_a_measurement_that_does_not_cover_the_search_is_not_used(tmp_path, monkeypatch):
+    """From below the record's floor, or over a sequence the record never saw, the
+    verification measures for itself and finds what it would without the record."""
+    data = related_on_both_strands("protein", AMINO_ACIDS)
+    search = {"workdir": tmp_path, "threads": 2, "co_optimal": True}
+    record = mmseqs.MeasuredPairs(0.4, "longer", 0.0)
+    similar_pairs(data.iloc[1:], "protein", 0.5, keep_measured=record, **search)
+    measured = []
+    original = mmseqs._Search._common_subsequences
+
+    def counted(self, *arguments):
+        measured.append(len(arguments[-1]))
+        return original(self, *arguments)
+
+    monkeypatch.setattr(mmseqs._Search, "_common_subsequences", counted)
+    verify = {"between": "partition", **search}
+    unseen = partitioned_subset(data.iloc[1:]).assign(partition="train")
+    unseen = pd.concat([unseen, data.iloc[:1].assign(partition="test")], ignore_index=True)
+    for subset, identity in ((partitioned_subset(data.iloc[1:]), 0.3), (unseen, 0.4)):
+        own = similar_pairs(subset, "protein", identity, **verify)
+        count = len(measured)
+        given = similar_pairs(subset, "protein", identity, measured=record, **verify)
+        assert len(measured) > count  # it measured for itself
+        pd.testing.assert_frame_equal(own, given)
+
+
 def test_cluster_ids_group_a_family(tmp_path):
     rng = np.random.default_rng(5)
     seed = random_protein(rng, 50)

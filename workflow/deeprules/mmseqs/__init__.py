@@ -31,6 +31,7 @@ import pandas as pd
 from deeprules.identity import raise_to_co_optimal
 from deeprules.io import InputError
 from deeprules.mmseqs.binary import find_mmseqs, mmseqs_version
+from deeprules.mmseqs.candidates import MeasuredPairs
 from deeprules.mmseqs.constants import (
     ALIGNMENT_FIELDS,
     CANDIDATE_BLOCK,
@@ -63,6 +64,7 @@ __all__ = [
     "SEQUENCE_TYPES",
     "SEQ_ID_MODE",
     "SLACK",
+    "MeasuredPairs",
     "cluster_ids",
     "find_mmseqs",
     "mmseqs_version",
@@ -81,6 +83,8 @@ def similar_pairs(
     exhaustive: bool = True,
     between: str | None = None,
     co_optimal: bool = False,
+    keep_measured: MeasuredPairs | None = None,
+    measured: MeasuredPairs | None = None,
 ) -> pd.DataFrame:
     """Every pair of sequences whose identity is at or above `min_identity`.
 
@@ -90,7 +94,8 @@ def similar_pairs(
     must cover (0 = no requirement). `exhaustive=True` aligns every pair that
     could reach the threshold and so cannot miss one (use up to ~20,000
     sequences); False uses MMseqs2's most sensitive prefilter (-s 7.5), which
-    scales to millions but may miss distant pairs. `between`: name of a column
+    scales to millions but may miss pairs at or above the threshold (about 1-2% of
+    planted pairs near it: bench/prefilter_sensitivity.py). `between`: name of a column
     of `table`; if given, only pairs whose values in it differ are searched
     (e.g. partition, to count leakage). `workdir`: scratch folder (a temporary
     one if None). `co_optimal`: a pair's identity is the highest of any
@@ -100,6 +105,10 @@ def similar_pairs(
     MMseqs2 reports from CO_OPTIMAL_MARGIN below the threshold. Only for the
     shorter / longer denominators without a coverage requirement (the others
     depend on the alignment's extent and keep MMseqs2's alignment).
+    `keep_measured` / `measured` (exhaustive co-optimal searches only): fill the record
+    with the pairs whose common subsequence reaches its floor, or take this search's
+    candidates from a record that covers its ids and identity (MeasuredPairs); a
+    record that does not cover the search is not used, and the search measures.
 
     Returns columns query, target, identity: each unordered pair once with
     query < target (as text), identity in [0, 1], sorted by query and target.
@@ -115,6 +124,11 @@ def similar_pairs(
             table, sequence_type, min_identity, denominator, min_coverage, scratch, threads, groups
         )
         if co_optimal and exhaustive:
+            search.keep_measured = keep_measured
+            if measured is not None and measured.covers(
+                search.ids, min_identity, denominator, min_coverage
+            ):
+                search.measured = measured
             return _scored_pairs(search.co_optimal(), table, min_identity, denominator)
         search.report_from = floor
         hits = search.exhaustive() if exhaustive else search.prefiltered()

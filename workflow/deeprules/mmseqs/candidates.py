@@ -7,16 +7,55 @@ alignment of it can reach the threshold (`CandidatePairs._candidates`).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from rapidfuzz.distance import LCSseq
 from rapidfuzz.process import cdist
 from tqdm import tqdm
 
 from deeprules.mmseqs.constants import CANDIDATE_BLOCK, COMPLEMENT, SLACK
 from deeprules.mmseqs.tables import _mmseqs_letters
+
+log = logging.getLogger("deeprules.mmseqs")
+
+
+@dataclass
+class MeasuredPairs:
+    """The longest common subsequences one exhaustive search measured, kept for a later
+    search of a subset of its sequences (the split's verification of the partitions).
+
+    The split's graph search measures the common subsequence of every pair; the
+    verification, a search of the kept sequences across partitions from a lower identity,
+    would measure the same pairs again (a third of the split's time on 20,000 500-bp
+    sequences). So the graph search keeps every pair whose common subsequence reaches
+    `floor` (<= the verification's own identity, so the verification's candidates are a
+    subset), and the verification takes its candidates from here. Only the proof that
+    a pair cannot reach the threshold is shared: the verification still aligns every
+    candidate it takes, and the record is made before any partition exists.
+    """
+
+    floor: float  # identity the kept pairs' common subsequences reach (their needed residues)
+    denominator: str
+    min_coverage: float
+    ids: np.ndarray = field(default_factory=lambda: np.array([], dtype=object))
+    first: np.ndarray = field(default_factory=lambda: np.array([], dtype=np.int64))
+    second: np.ndarray = field(default_factory=lambda: np.array([], dtype=np.int64))
+    common: np.ndarray = field(default_factory=lambda: np.array([], dtype=np.int32))
+    complete: bool = False  # set once a search has filled it
+
+    def covers(self, ids: np.ndarray, identity: float, denominator: str, coverage: float) -> bool:
+        """Whether a search of these ids from this identity can take its candidates here."""
+        return (
+            self.complete
+            and identity >= self.floor - 1e-12
+            and (denominator, coverage) == (self.denominator, self.min_coverage)
+            and bool(np.isin(ids, self.ids).all())
+        )
 
 
 class CandidatePairs:
@@ -33,6 +72,9 @@ class CandidatePairs:
     denominator: str
     min_coverage: float
     threads: int
+    ids: np.ndarray
+    keep_measured: MeasuredPairs | None = None  # fill it while measuring
+    measured: MeasuredPairs | None = None  # take the candidates from it
 
     def _write_candidates(self, path: Path, n: int) -> int:
         """Write a fake MMseqs2 prefilter result: for each query, its candidate targets.
@@ -60,21 +102,67 @@ class CandidatePairs:
     def _candidate_lists(self) -> Iterator[tuple[int, np.ndarray]]:
         """(query key, its candidate targets) for every query: key i is sequence i on the
         forward strand, n + i its reverse complement (nucleotides)."""
+        if self.measured is not None:
+            yield from self._measured_candidate_lists(self.measured)
+            return
         n = len(self.sequences)
         letters = _mmseqs_letters(self.sequences, self.nucleotide)
         lengths = np.array([len(s) for s in self.sequences])
         strands = [(letters, 0)]
         if self.nucleotide:
             strands.append(([s[::-1].translate(COMPLEMENT) for s in letters], n))
+        kept: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         for queries, key_offset in strands:
             progress = tqdm(total=n, desc="candidate pairs", mininterval=5, leave=False)
             for first in range(0, n, CANDIDATE_BLOCK):
                 block = range(first, min(first + CANDIDATE_BLOCK, n))
                 common = self._common_subsequences(queries, letters, block)
                 for i, row in zip(block, common, strict=True):
+                    if self.keep_measured is not None:
+                        low = self._candidates(i, row, lengths, self.keep_measured.floor)
+                        kept.append((np.full(len(low), i), low, row[low]))
                     yield i + key_offset, self._candidates(i, row, lengths)
                 progress.update(len(block))
             progress.close()
+        if self.keep_measured is not None:
+            self._keep(self.keep_measured, kept)
+
+    def _keep(
+        self, record: MeasuredPairs, kept: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+    ) -> None:
+        """Store the pairs kept from the record's floor, the longer common subsequence of
+        the two strands for each (either strand can make a pair a candidate)."""
+        if kept:
+            first, second, common = (np.concatenate(parts) for parts in zip(*kept, strict=True))
+        else:
+            first = second = common = np.array([], dtype=np.int64)
+        pairs = pd.DataFrame({"first": first, "second": second, "common": common})
+        pairs = pairs.groupby(["first", "second"], as_index=False)["common"].max()
+        record.ids = self.ids
+        record.first = pairs["first"].to_numpy(np.int64)
+        record.second = pairs["second"].to_numpy(np.int64)
+        record.common = pairs["common"].to_numpy(np.int32)
+        record.complete = True
+
+    def _measured_candidate_lists(self, record: MeasuredPairs) -> Iterator[tuple[int, np.ndarray]]:
+        """The candidates of this search (its sequences, threshold and groups) among the
+        pairs an earlier search measured: the same ones its own measurement would give."""
+        position = pd.Series(np.arange(len(self.ids)), index=self.ids)
+        a = position.reindex(record.ids[record.first]).to_numpy()
+        b = position.reindex(record.ids[record.second]).to_numpy()
+        present = ~(np.isnan(a) | np.isnan(b))
+        a, b = a[present].astype(np.int64), b[present].astype(np.int64)
+        first, second = np.minimum(a, b), np.maximum(a, b)
+        lengths = np.array([len(s) for s in self.sequences])
+        lengths_first, lengths_second = lengths[first], lengths[second]
+        needed = self._identities_needed(lengths_first, lengths_second)
+        keep = record.common[present] >= needed
+        if self.groups is not None:
+            keep &= self.groups[first] != self.groups[second]
+        pairs = pd.DataFrame({"query": first[keep], "target": second[keep]})
+        log.info("%d candidate pairs taken from the graph search's measurement", len(pairs))
+        for query, targets in pairs.sort_values(["query", "target"]).groupby("query"):
+            yield int(query), targets["target"].to_numpy()
 
     def _common_subsequences(
         self, queries: list[str], letters: list[str], block: range
@@ -105,7 +193,9 @@ class CandidatePairs:
                 )
         return common
 
-    def _candidates(self, i: int, common: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    def _candidates(
+        self, i: int, common: np.ndarray, lengths: np.ndarray, identity: float | None = None
+    ) -> np.ndarray:
         """Targets j > i (and in another group, if asked) that could reach the threshold.
 
         `common[j]` is the length of the longest common subsequence of query i and
@@ -116,10 +206,15 @@ class CandidatePairs:
         targets = np.arange(i + 1, len(self.sequences))
         if self.groups is not None:
             targets = targets[self.groups[targets] != self.groups[i]]
-        needed = self._identities_needed(lengths[i], lengths[targets])
+        needed = self._identities_needed(lengths[i], lengths[targets], identity)
         return targets[common[targets] >= needed]
 
-    def _identities_needed(self, query_length: int, target_lengths: np.ndarray) -> np.ndarray:
+    def _identities_needed(
+        self,
+        query_length: int | np.ndarray,
+        target_lengths: np.ndarray,
+        identity: float | None = None,
+    ) -> np.ndarray:
         """Fewest identical residues an alignment needs to reach the threshold.
 
         For the alignment-length denominator with a coverage requirement, the
@@ -133,4 +228,5 @@ class CandidatePairs:
             length = np.minimum(query_length, target_lengths)
         else:
             length = self.min_coverage * longer
-        return np.ceil(self.min_identity * length - SLACK).clip(min=1)
+        identity = self.min_identity if identity is None else identity
+        return np.ceil(identity * length - SLACK).clip(min=1)

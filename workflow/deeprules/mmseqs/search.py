@@ -53,6 +53,7 @@ class _Search(CandidatePairs):
             sequences = sequences.str.replace("U", "T")
         self.order = np.argsort(sequences.to_numpy(), kind="stable")  # sorted row -> table row
         self.sequences = sequences.to_numpy()[self.order].tolist()
+        self.ids = table["id"].to_numpy()[self.order]
         self.table_groups = groups
         self.groups = None if groups is None else groups[self.order]
         self.nucleotide = nucleotide

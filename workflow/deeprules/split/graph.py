@@ -29,10 +29,12 @@ def similarity_graph(
     workdir: Path | None,
     between: str | None = None,
     purpose: str = "similarity graph",
+    keep_measured: mmseqs.MeasuredPairs | None = None,
 ) -> tuple[pd.DataFrame, bool]:
     """Pairs (query, target, identity) at or above the threshold, and whether the
     search was exhaustive; with `between`, only pairs across that column's groups (the
-    pre-training filter searches unlabeled against tune and test this way)."""
+    pre-training filter searches unlabeled against tune and test this way).
+    `keep_measured`: filled with the measured common subsequences for the verification."""
     exhaustive = len(table) <= settings.exhaustive_max_sequences
     log.info(
         "%s: %d sequences, %s search",
@@ -48,6 +50,7 @@ def similarity_graph(
         exhaustive=exhaustive,
         between=between,
         co_optimal=settings.co_optimal,
+        keep_measured=keep_measured,
     )
     return pairs, exhaustive
 

@@ -67,7 +67,7 @@ def pretraining_exclusions(
         "kept": len(unlabeled) - len(ledger),
         "search": "exhaustive"
         if exhaustive
-        else "prefilter (MMseqs2 -s 7.5; may miss distant pairs)",
+        else "prefilter (MMseqs2 -s 7.5; may miss pairs at or above the threshold)",
         "definition": f"identity at or above {settings.threshold:g} to any tune or test "
         "sequence, as the split defines it",
     }

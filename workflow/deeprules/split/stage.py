@@ -81,7 +81,11 @@ def split_dataset(
     _check_table(table, settings, sequences_path)
     timings: dict[str, float] = {}
 
-    pairs, exhaustive, component = _homology_graph(table, settings, threads, workdir, timings)
+    measured = mmseqs.MeasuredPairs(
+        settings.listing_floor, settings.denominator, settings.min_coverage
+    )  # the graph search fills it; the verification takes its candidates from it
+    search = (threads, workdir, timings, measured)
+    pairs, exhaustive, component = _homology_graph(table, settings, *search)
 
     tick = time.perf_counter()
     partition, ledger = assign_partitions(table, pairs, settings, threads, workdir)
@@ -90,7 +94,7 @@ def split_dataset(
     kept = kept[kept["partition"] != ""].reset_index(drop=True)
     classes = _classes(kept, settings, outputs["train"])
 
-    cross, shift = _check_partitions(kept, settings, threads, workdir, timings)
+    cross, shift = _check_partitions(kept, settings, *search)
     timings["total_s"] = time.perf_counter() - started
 
     outcome = SplitOutcome(
@@ -151,11 +155,12 @@ def _check_partitions(
     threads: int,
     workdir: Path | None,
     timings: dict[str, float],
+    measured: mmseqs.MeasuredPairs,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The independent leakage verification, and the shift statistics with their gate:
     the two checks the partitions must pass before any model sees them."""
     tick = time.perf_counter()
-    cross = verify_no_leakage(kept, settings, threads, workdir)
+    cross = verify_no_leakage(kept, settings, threads, workdir, measured)
     timings["verification_s"] = time.perf_counter() - tick
     tick = time.perf_counter()
     shift = shift_statistics(kept, settings.sequence_type, settings.seed)
@@ -170,12 +175,13 @@ def _homology_graph(
     threads: int,
     workdir: Path | None,
     timings: dict[str, float],
+    measured: mmseqs.MeasuredPairs,
 ) -> tuple[pd.DataFrame, bool, pd.Series]:
     """The similar pairs, whether their search was exhaustive, and each sequence's
     connected component: homologues are kept together by component, so these decide
     everything the split may do. Times the search (the slow part) into `timings`."""
     tick = time.perf_counter()
-    pairs, exhaustive = similarity_graph(table, settings, threads, workdir)
+    pairs, exhaustive = similarity_graph(table, settings, threads, workdir, keep_measured=measured)
     timings["similarity_graph_s"] = time.perf_counter() - tick
     component = homology_components(table["id"], pairs)
     log.info(

@@ -4,6 +4,11 @@ A fresh search of every cross-partition pair (test and tune against train, test
 against tune), not a re-reading of the graph the partitioning used, so a bug in
 the partitioning cannot hide its own leak. For the homology method any pair at
 or above the threshold stops the stage; comparison methods only report it.
+
+In the exhaustive search the one thing it shares with the graph search is the
+measured common subsequences (mmseqs.MeasuredPairs): measured once, before any
+partition existed, from below the verification's own identity. Every candidate is
+aligned again here, and the partitions are read only from `kept`.
 """
 
 from __future__ import annotations
@@ -25,11 +30,16 @@ class LeakageError(InputError):
 
 
 def verify_no_leakage(
-    kept: pd.DataFrame, settings: SplitSettings, threads: int = 1, workdir: Path | None = None
+    kept: pd.DataFrame,
+    settings: SplitSettings,
+    threads: int = 1,
+    workdir: Path | None = None,
+    measured: mmseqs.MeasuredPairs | None = None,
 ) -> pd.DataFrame:
     """Independent search of every cross-partition pair (test and tune against train,
     test against tune); returns pairs down to `settings.listing_floor` so the report
-    can state the highest cross-partition identity."""
+    can state the highest cross-partition identity. `measured`: the graph search's
+    common subsequences, when they cover this search."""
     exhaustive = len(kept) <= settings.verify_exhaustive_max_sequences
     floor = settings.listing_floor
     log.info(
@@ -48,6 +58,7 @@ def verify_no_leakage(
         exhaustive=exhaustive,
         between="partition",
         co_optimal=settings.co_optimal,
+        measured=measured,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 from conftest import REPO, SNAKEMAKE, write_yaml
 from planted import planted_table
 
-from deeprules.baselines import CONTROLS, FAMILIES, REGISTRY, output_paths, run
+from deeprules.baselines import CONTROLS, FAMILIES, REGISTRY, output_paths, parallel, run
 from deeprules.baselines.controls import shuffled_warning
 from deeprules.baselines.families import build_pipeline
 from deeprules.baselines.fitting import Fitted
@@ -29,12 +30,15 @@ from deeprules.rule import Job
 
 MOTIFS = {"bound": "TATAAT", "enhancer": "GGATCC"}
 OPENED: list[str] = []
-RECORDING = {"on": False}
+# While the stage runs: a file descriptor every open is written to, so that the
+# forked workers that tune families side by side are recorded too.
+RECORDING: dict[str, int | None] = {"fd": None}
 
 
 def _record_opens(event: str, args: tuple) -> None:
-    if RECORDING["on"] and event == "open" and isinstance(args[0], str | Path):
-        OPENED.append(str(args[0]))
+    fd = RECORDING["fd"]
+    if fd is not None and event == "open" and isinstance(args[0], str | Path):
+        os.write(fd, f"{args[0]}\n".encode())
 
 
 sys.addaudithook(_record_opens)
@@ -93,12 +97,14 @@ def stage(tmp_path_factory) -> Path:
     """Every family, 2 trials each, on a planted-motif set, recording every file opened."""
     folder = make_split(tmp_path_factory.mktemp("split"))
     out = folder.parent / "baselines"
-    OPENED.clear()
-    RECORDING["on"] = True
+    opened = folder.parent / "opened.txt"
+    RECORDING["fd"] = os.open(opened, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
     try:
         run_baselines(folder, run_config(), out, threads=2)
     finally:
-        RECORDING["on"] = False
+        os.close(RECORDING["fd"])
+        RECORDING["fd"] = None
+    OPENED[:] = opened.read_text().splitlines()
     return out
 
 
@@ -179,6 +185,45 @@ def test_same_seed_gives_identical_trials_and_scores(tmp_path):
         runs.append((trials, summary))
     pd.testing.assert_frame_equal(runs[0][0], runs[1][0])
     pd.testing.assert_frame_equal(runs[0][1], runs[1][1])
+
+
+def test_families_tuned_side_by_side_give_the_numbers_of_one_process(tmp_path, monkeypatch):
+    """Two threads tune the families in two forked workers; one thread tunes them in
+    order in the stage's own process. Every trial, score, prediction and saved model
+    must be the same."""
+    folder = make_split(tmp_path / "split", train=160, tune=80)
+    config = run_config(trials=3)
+    where = tmp_path / "where.txt"
+    tune_family = parallel.tune_family
+
+    def recorded(name, *args):
+        with open(where, "a") as record:
+            record.write(f"{name} {os.getpid()}\n")
+        return tune_family(name, *args)
+
+    monkeypatch.setattr(parallel, "tune_family", recorded)
+    runs = {}
+    for threads in (1, 2):
+        out = tmp_path / f"threads{threads}"
+        run_baselines(folder, config, out, threads=threads)
+        tuned = [line.split() for line in where.read_text().splitlines()]
+        where.unlink()
+        names = [name for name, _ in tuned]
+        assert (names if threads == 1 else sorted(names)) == (
+            list(FAMILIES) if threads == 1 else sorted(FAMILIES)
+        )
+        in_stage = {pid == str(os.getpid()) for _, pid in tuned}
+        assert in_stage == {threads == 1}  # two threads: no family in the stage's process
+        runs[threads] = out
+    for table in ("trials", "summary"):
+        one, two = (read_tsv(runs[t] / f"{table}.tsv").drop(columns="fit_seconds") for t in (1, 2))
+        pd.testing.assert_frame_equal(one, two)
+    for name in ("predictions.tsv", "inflation.json"):
+        assert (runs[1] / name).read_bytes() == (runs[2] / name).read_bytes(), name
+    tune = read_tsv(folder / "tune.tsv")["sequence"]
+    for name in FAMILIES:
+        one, two = (joblib.load(runs[t] / f"models/{name}.joblib") for t in (1, 2))
+        np.testing.assert_array_equal(one.predict_proba(tune), two.predict_proba(tune))
 
 
 @pytest.mark.parametrize(

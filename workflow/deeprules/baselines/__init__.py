@@ -11,7 +11,8 @@ sequences, to show how much a random split would have flattered it. This stage
 reads train and tune only; the test partition is never opened here.
 
 Modules: families (the registry of model families), settings (the run's
-settings, checked up front), fitting, scoring, tuning (Optuna), controls,
+settings, checked up front), fitting, scoring, tuning (Optuna), parallel (families
+tuned side by side in worker processes), controls,
 inflation (the random-split check), outputs, stage (`run(job)`).
 """
 

@@ -64,6 +64,9 @@ class Family:
     conditions: Conditions = field(default_factory=dict)
     # what the family's affordable form on a large training set is, in words
     approximation: Callable[[Affordable, int], str] | None = None
+    # minutes to tune at 5,000 x 500 bp DNA on one core (docs/benchmarks.md): only the
+    # order in which parallel workers take the families, never a result
+    tuning_minutes: float = 1.0
 
     def approximation_used(self, context: FitContext) -> str:
         """'none', or the affordable form this context fits (summary.tsv, the report)."""
@@ -202,6 +205,7 @@ REGISTRY: dict[str, Family] = {
             logistic_regression,
             scaler=MaxAbsScaler,
             conditions={"l1_ratio": ("penalty", ("elasticnet",))},
+            tuning_minutes=0.8,
         ),
         Family(
             "random_forest",
@@ -209,6 +213,7 @@ REGISTRY: dict[str, Family] = {
             random_forest,
             weighted_by_sample=True,
             serial_predict=True,
+            tuning_minutes=2.4,
         ),
         Family(
             "knn",
@@ -216,6 +221,7 @@ REGISTRY: dict[str, Family] = {
             knn,
             scaler=_standardise,
             approximation=describe_reference,
+            tuning_minutes=11.5,
         ),
         Family(
             "naive_bayes",
@@ -228,6 +234,7 @@ REGISTRY: dict[str, Family] = {
                 "alpha": ("variant", ("multinomial", "complement")),
                 "var_smoothing": ("variant", ("gaussian",)),
             },
+            tuning_minutes=0.2,
         ),
         Family(
             "linear_svm",
@@ -235,6 +242,7 @@ REGISTRY: dict[str, Family] = {
             linear_svm,
             scaler=_standardise,
             margins=True,
+            tuning_minutes=2.2,
         ),
         Family(
             "rbf_svm",
@@ -243,12 +251,14 @@ REGISTRY: dict[str, Family] = {
             scaler=_standardise,
             margins=True,
             approximation=describe_kernel_map,
+            tuning_minutes=1.3,
         ),
         Family(
             "hist_gradient_boosting",
             "histogram gradient boosting of trees, without early stopping",
             hist_gradient_boosting,
             dense=True,
+            tuning_minutes=18.3,
         ),
     )
 }

@@ -7,7 +7,6 @@ checks run before the first output is written.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -17,9 +16,10 @@ from threadpoolctl import threadpool_limits
 
 from deeprules.baselines.controls import controls, shuffled_warning
 from deeprules.baselines.families import family
-from deeprules.baselines.fitting import Fitted, encode, final_model
+from deeprules.baselines.fitting import encode
 from deeprules.baselines.inflation import random_split_check
 from deeprules.baselines.outputs import Results, write_outputs
+from deeprules.baselines.parallel import Training, tune_every_family
 from deeprules.baselines.scaling import NO_APPROXIMATION
 from deeprules.baselines.settings import (
     BaselineSettings,
@@ -28,7 +28,6 @@ from deeprules.baselines.settings import (
     feature_maker,
     for_training_set,
 )
-from deeprules.baselines.tuning import tune_family
 from deeprules.contracts import Classes, read_classes, read_partition
 from deeprules.features import SequenceFeatures
 from deeprules.io import InputError
@@ -41,7 +40,9 @@ log = logging.getLogger(__name__)
 def run(job: Job) -> None:
     """Tune every family with the shared budget, fit the controls, write the outputs.
 
-    The rule's threads go to joblib (forests, kNN). BLAS and OpenMP (gradient
+    The rule's threads are worker processes that tune families side by side
+    (deeprules.baselines.parallel); the controls and the random-split check after
+    them give the threads to joblib (forests, kNN). BLAS and OpenMP (gradient
     boosting) run single-threaded: on these small matrices extra BLAS threads
     only add overhead, and OpenMP threads spin-wait, which made gradient
     boosting 5x slower on a shared 2-core node (docs/benchmarks.md).
@@ -116,13 +117,7 @@ def fit_everything(
             len(trial_data.train_y),
             len(train),
         )
-    fitted: list[Fitted] = []
-    trials = []
-    for name in settings.families:
-        params, rows = tune_family(name, trial_data, classes, settings)
-        trials += rows
-        fitted.append(final_model(name, params, features, data, classes, settings.fitting))
-        log.info("%s: best %s", name, json.dumps(params, sort_keys=True))
+    fitted, trials = tune_every_family(Training(features, data, trial_data, classes, settings))
     best = max(fitted, key=lambda f: f.tune[settings.primary_metric])
     fitted += controls(best, features, data, train, tune, classes, settings)
     inflation = random_split_check(best, train, tune, classes, settings)

@@ -2,7 +2,7 @@
 test AUROC per model and the scorecard's Tip 1 verdict.
 
     .venv/bin/python bench/end_to_end.py [--sequences 3000] [--length 200] [--workdir DIR]
-        [--seed 1] [--cores 2] [--set key=value ...] [--until RULE ...]
+        [--seed 1] [--cores 2] [--set key=value ...] [--until RULE ...] [--resume]
 
 The task is tests/planted_interaction.py's promoter-spacing task: every sequence holds the
 same two boxes in the same order and only the spacer between them carries the label, so
@@ -12,7 +12,10 @@ justified). The same generator at 5,000 / 20,000 / 100,000 x 500 bp is the size
 benchmark of issue 20. The sequences are written as two local FASTA sources (one per
 label) of a dataset file `planted.yaml`; the run config names only the dataset and the
 seed (everything else is the schema's default) unless `--set` overrides a key, e.g.
-`--set budget.trials=10`.
+`--set budget.trials=10`. `--resume` continues a run in an existing workdir (after
+`--until`, or a stopped run) without rewriting its files, so Snakemake reruns nothing
+that finished; the tables then cover every stage, and the end-to-end time is this
+invocation's only.
 
 Per stage: wall seconds, CPU seconds and peak resident memory from the rules' own
 `benchmark:` files (Snakemake samples memory every 0.5 s for the first 15 s of a job,
@@ -151,8 +154,10 @@ def main() -> None:
     parser.add_argument(
         "--until", nargs="+", metavar="RULE", help="stop after these rules (and what they need)"
     )
+    parser.add_argument("--resume", action="store_true", help="continue the run in --workdir")
     args = parser.parse_args()
-    write_project(args.workdir, args)
+    if not args.resume:
+        write_project(args.workdir, args)
     print(f"{args.sequences} x {args.length} bp in {args.workdir}; load {os.getloadavg()}")
     seconds = run(args.workdir, args.cores, args.until)
     results = args.workdir / "results" / DATASET

@@ -6,6 +6,7 @@ nothing changes."""
 from __future__ import annotations
 
 import json
+import warnings
 
 import joblib
 import numpy as np
@@ -13,6 +14,7 @@ import pytest
 from test_baselines import make_split, run_baselines, run_config
 from test_cnn import TINY_SPACE, planted_motif_table, stage_job
 
+from deeprules.baselines import fitting
 from deeprules.baselines.fitting import fit_model
 from deeprules.baselines.scoring import score_model
 from deeprules.baselines.settings import baseline_settings, feature_maker, for_training_set
@@ -135,3 +137,31 @@ def test_the_default_config_subsamples_only_above_5000_training_sequences():
     labels = np.array(["a", "b"] * 2500)
     assert len(trial_rows(labels, subsample, 42)) == 5000
     assert len(trial_rows(np.append(labels, "a"), subsample, 42)) == 2000
+
+
+class PlantedWarning(UserWarning):
+    """Raised by nothing but the test below."""
+
+
+def test_a_refit_that_warns_says_so_when_its_trials_did_not(tmp_path, monkeypatch):
+    """Trials on a subsample cannot speak for the refit on all of train: a planted
+    warning raised only by fits on more than the subsample's 150 sequences reaches the
+    model's note in summary.tsv, and no trial row."""
+    fit_model = fitting.fit_model
+
+    def warns_on_all_of_train(name, params, features, labels, *args, **kwargs):
+        if len(labels) > SMALL["sequences"] and name == "naive_bayes":
+            warnings.warn("planted", PlantedWarning, stacklevel=1)
+        return fit_model(name, params, features, labels, *args, **kwargs)
+
+    monkeypatch.setattr(fitting, "fit_model", warns_on_all_of_train)
+    folder = make_split(tmp_path / "split", train=240)
+    config = run_config(trials=2, families=["naive_bayes", "random_forest"])
+    config["budget"]["trial_subsample"] = SMALL
+    run_baselines(folder, config, tmp_path / "out")
+    trials = read_tsv(tmp_path / "out/trials.tsv")
+    assert set(trials["train_sequences"]) == {"150"}
+    assert not trials["warnings"].fillna("").str.contains("PlantedWarning").any()
+    notes = read_tsv(tmp_path / "out/summary.tsv").set_index("model")["note"].fillna("")
+    assert notes["naive_bayes"] == "refit on all of train raised PlantedWarning"
+    assert "PlantedWarning" not in notes["random_forest"]

@@ -160,5 +160,5 @@ def shuffled_warning(
         "is too small to tell"
     )
     log.warning("%s", message)
-    shuffled.note = "WARNING: not at chance"
+    shuffled.note = "; ".join(filter(None, ["WARNING: not at chance", shuffled.note]))
     return [message]

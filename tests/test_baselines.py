@@ -95,9 +95,10 @@ def run_baselines(
 @pytest.fixture(scope="module")
 def stage(tmp_path_factory) -> Path:
     """Every family, 2 trials each, on a planted-motif set, recording every file opened."""
-    folder = make_split(tmp_path_factory.mktemp("split"))
-    out = folder.parent / "baselines"
-    opened = folder.parent / "opened.txt"
+    root = tmp_path_factory.mktemp("stage")
+    folder = make_split(root / "split")
+    out = root / "baselines"
+    opened = root / "opened.txt"
     RECORDING["fd"] = os.open(opened, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
     try:
         run_baselines(folder, run_config(), out, threads=2)
@@ -308,6 +309,27 @@ def test_every_schema_family_is_in_the_registry_and_builds_as_declared():
             assert entry.scaler is not None and not entry.dense  # calibration refits the scaler
     with pytest.raises(ValueError, match="unknown baseline family 'tree'"):
         build_pipeline("tree", {}, PROBE_CONTEXT)
+
+
+def test_written_predictions_are_those_of_the_saved_models(stage):
+    """predictions.tsv is made from the encoded tables once per model; the saved model
+    files, given the sequences, must give exactly its scores and calls."""
+    split = stage.parent / "split"
+    predictions = read_tsv(stage / "predictions.tsv")
+    for name in [*FAMILIES, *CONTROLS]:
+        model = joblib.load(stage / "models" / f"{name}.joblib")
+        for partition in ("train", "tune"):
+            table = read_tsv(split / f"{partition}.tsv")
+            rows = predictions[
+                (predictions["model"] == name) & (predictions["partition"] == partition)
+            ]
+            assert rows["id"].tolist() == table["id"].tolist()
+            sequences = table["sequence"].tolist()
+            bound = list(model.classes_).index("bound")
+            np.testing.assert_array_equal(
+                rows["score_bound"].astype(float), model.predict_proba(sequences)[:, bound]
+            )
+            assert rows["predicted"].tolist() == list(model.predict(sequences)), (name, partition)
 
 
 def test_roles_are_written_not_guessed(stage):

@@ -20,7 +20,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.pipeline import Pipeline
 
 from deeprules.baselines.fitting import Encoded, Fitted, final_model, fit_model
-from deeprules.baselines.scoring import chance_auroc_error, score_model
+from deeprules.baselines.scoring import chance_auroc_error, score_model, score_predictions
 from deeprules.baselines.settings import BaselineSettings
 from deeprules.contracts import Classes
 from deeprules.features import SequenceFeatures, ShortcutFeatures
@@ -59,9 +59,7 @@ def majority_control(features: SequenceFeatures, data: Encoded, classes: Classes
         {"strategy": "prior"},
         pipeline,
         time.perf_counter() - started,
-        train=score_model(majority, data.train_x, data.train_y, classes),
-        tune=score_model(majority, data.tune_x, data.tune_y, classes),
-    )
+    ).scored(majority, data, classes)
 
 
 def shuffled_control(
@@ -84,7 +82,7 @@ def shuffled_control(
         model_name="control_shuffled",
         labels=shuffled_labels,
     )
-    shuffled.train = score_model(shuffled.pipeline[1:], data.train_x, shuffled_labels, classes)
+    shuffled.train = score_predictions(shuffled.predictions["train"], shuffled_labels, classes)
     shuffled.repeat_aurocs = [shuffled.tune["auroc"]]
     for repeat in range(1, settings.shuffled_repeats):
         labels = np.random.default_rng(settings.seed + repeat).permutation(data.train_y)
@@ -120,9 +118,14 @@ def shortcut_control(
         random_state=settings.seed,
     )
     pipeline = Pipeline([("features", ShortcutFeatures()), ("model", model)])
-    sequences = {"train": train["sequence"].tolist(), "tune": tune["sequence"].tolist()}
+    sequences = Encoded(
+        train_x=train["sequence"].tolist(),
+        train_y=train["label"].to_numpy(),
+        tune_x=tune["sequence"].tolist(),
+        tune_y=tune["label"].to_numpy(),
+    )
     started = time.perf_counter()
-    pipeline.fit(sequences["train"], train["label"].to_numpy())
+    pipeline.fit(sequences.train_x, sequences.train_y)
     return Fitted(
         "control_shortcut",
         "control",
@@ -130,9 +133,7 @@ def shortcut_control(
         {"features": ["length", "composition", "first_residue", "last_residue"], "max_iter": 100},
         pipeline,
         time.perf_counter() - started,
-        train=score_model(pipeline, sequences["train"], train["label"].to_numpy(), classes),
-        tune=score_model(pipeline, sequences["tune"], tune["label"].to_numpy(), classes),
-    )
+    ).scored(pipeline, sequences, classes)
 
 
 def shuffled_warning(

@@ -18,7 +18,7 @@ from sklearn.utils.class_weight import compute_sample_weight
 
 from deeprules.baselines.families import FitContext, build_pipeline, family
 from deeprules.baselines.scaling import NO_APPROXIMATION
-from deeprules.baselines.scoring import score_model
+from deeprules.baselines.scoring import Predictions, predict, score_predictions
 from deeprules.contracts import ROLE_BASELINE, ROLE_CONTROL, Classes
 from deeprules.features import SequenceFeatures
 
@@ -73,7 +73,22 @@ class Fitted:
     tune: dict[str, float] = field(default_factory=dict)
     note: str = ""
     approximation: str = NO_APPROXIMATION  # the affordable form of a large training set
+    # its predictions on "train" and "tune" (predictions.tsv), made once when it is scored
+    predictions: dict[str, Predictions] = field(default_factory=dict)
     repeat_aurocs: list[float] = field(default_factory=list)  # shuffled control only
+
+    def scored(self, model: Any, data: Encoded, classes: Classes) -> Fitted:
+        """With its predictions and scores on train and tune. `model` is the pipeline
+        without its features step, applied to the encoded tables: predicting from the
+        sequences again for predictions.tsv re-encoded both partitions for every model
+        (10 minutes of the stage at 14,000 x 500 bp)."""
+        self.predictions = {
+            "train": predict(model, data.train_x, classes),
+            "tune": predict(model, data.tune_x, classes),
+        }
+        self.train = score_predictions(self.predictions["train"], data.train_y, classes)
+        self.tune = score_predictions(self.predictions["tune"], data.tune_y, classes)
+        return self
 
     @property
     def role(self) -> str:
@@ -168,11 +183,9 @@ def final_model(
         params=params,
         pipeline=Pipeline([("features", features), *model.steps]),
         fit_seconds=seconds,
-        train=score_model(model, data.train_x, data.train_y, classes),
-        tune=score_model(model, data.tune_x, data.tune_y, classes),
         approximation=family(name).approximation_used(context),
         note=_refit_warnings(model_name or name, caught, len(labels)),
-    )
+    ).scored(model, data, classes)
 
 
 def _refit_warnings(name: str, caught: list[warnings.WarningMessage], sequences: int) -> str:

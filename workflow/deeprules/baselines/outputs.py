@@ -22,7 +22,7 @@ from matplotlib.patches import Patch
 from deeprules.baselines.controls import CONTROLS
 from deeprules.baselines.fitting import Fitted
 from deeprules.baselines.scaling import NO_APPROXIMATION, Affordable
-from deeprules.baselines.scoring import METRICS, class_scores
+from deeprules.baselines.scoring import METRICS
 from deeprules.baselines.settings import BaselineSettings
 from deeprules.contracts import Classes, prediction_frame, write_predictions
 from deeprules.features import SequenceFeatures
@@ -115,17 +115,17 @@ def prediction_frames(
     frames = []
     for model in fitted:
         for partition, table in (("train", train), ("tune", tune)):
-            sequences = table["sequence"].tolist()
+            made = model.predictions[partition]
             frame = prediction_frame(
                 table["id"].tolist(),
                 partition,
                 model.name,
                 model.role,
                 table["label"].tolist(),
-                class_scores(model.pipeline, sequences, classes),
+                made.scores,
                 classes,
             )
-            frame["predicted"] = model.pipeline.predict(sequences)
+            frame["predicted"] = made.predicted
             frames.append(frame)
     return frames
 

@@ -8,6 +8,7 @@ put in the split's class order, and on the classes the model itself calls
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -31,13 +32,30 @@ def class_scores(model: Any, features: Any, classes: Classes) -> np.ndarray:
     return scores[:, order]
 
 
+@dataclass(frozen=True)
+class Predictions:
+    """A model's class scores (classes.names order) and its own calls on one partition."""
+
+    scores: np.ndarray
+    predicted: np.ndarray
+
+
+def predict(model: Any, features: Any, classes: Classes) -> Predictions:
+    return Predictions(class_scores(model, features, classes), model.predict(features))
+
+
+def score_predictions(
+    predictions: Predictions, labels: np.ndarray, classes: Classes
+) -> dict[str, float]:
+    """MCC, macro F1, balanced accuracy of `predict`; AUROC, AUPRC of the class scores."""
+    return score_panel(labels, predictions.scores, predictions.predicted, classes)
+
+
 def score_model(
     model: Any, features: Any, labels: np.ndarray, classes: Classes
 ) -> dict[str, float]:
-    """MCC, macro F1, balanced accuracy of `predict`; AUROC, AUPRC of the class scores."""
-    return score_panel(
-        labels, class_scores(model, features, classes), model.predict(features), classes
-    )
+    """The panel of `model` on one partition (a trial, a shuffled repeat)."""
+    return score_predictions(predict(model, features, classes), labels, classes)
 
 
 def chance_auroc_error(classes: Classes, labels: np.ndarray) -> float:

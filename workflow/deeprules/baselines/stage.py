@@ -68,7 +68,11 @@ def _run(job: Job) -> None:
         settings.trials,
     )
     results = fit_everything(train, tune, classes, settings)
+    log.info(
+        "writing %d models, their predictions, the summary and the figures", len(results.fitted)
+    )
     write_outputs(results, train, tune, classes, settings, job.outputs)
+    log.info("done")
 
 
 def check_labels(train: pd.DataFrame, tune: pd.DataFrame, classes: Classes, report: Path) -> None:

@@ -93,7 +93,7 @@ def main() -> None:
     sequences = stand_in["sequence"].tolist()
     models = [
         *baseline_models(
-            results / "baselines/summary.json", sorted((results / "baselines/models").glob("*"))
+            results / "baselines/summary.tsv", sorted((results / "baselines/models").glob("*"))
         ),
         cnn_model(results / "cnn/model.keras", results / "cnn/summary.json"),
     ]

@@ -64,8 +64,8 @@ class Family:
     conditions: Conditions = field(default_factory=dict)
     # what the family's affordable form on a large training set is, in words
     approximation: Callable[[Affordable, int], str] | None = None
-    # minutes to tune at 5,000 x 500 bp DNA on one core (docs/benchmarks.md): only the
-    # order in which parallel workers take the families, never a result
+    # minutes to tune and refit at 5,000 x 500 bp DNA, one family at a time on 2 cores
+    # (docs/benchmarks.md): only the order in which workers take the families, never a result
     tuning_minutes: float = 1.0
 
     def approximation_used(self, context: FitContext) -> str:

@@ -195,5 +195,6 @@ def _refit_warnings(name: str, caught: list[warnings.WarningMessage], sequences:
     raised = sorted({type(w.message).__name__ for w in caught})
     if not raised:
         return ""
-    log.warning("%s: the refit on %d training sequences raised %s", name, sequences, raised)
-    return f"refit on all of train raised {', '.join(raised)}"
+    raised_text = ", ".join(raised)
+    log.warning("%s: the refit on %d training sequences raised %s", name, sequences, raised_text)
+    return f"refit on all of train raised {raised_text}"

@@ -7,7 +7,7 @@ the configured order. One family at a time left a 2-core node half idle for most
 the stage: gradient boosting and kNN run on one core (docs/benchmarks.md).
 
 The numbers are those of one process fitting the families in order
-(tests/test_baselines_parallel.py), because nothing a fit draws depends on another
+(tests/test_baselines.py), because nothing a fit draws depends on another
 family or on its thread count: a forest draws every tree's seed before it fits,
 forests predict with one thread (`Family.serial_predict`) and gradient boosting's
 OpenMP is held to one thread in both.
@@ -61,8 +61,8 @@ def tune_every_family(training: Training) -> tuple[list[Fitted], list[dict[str, 
 
 def tune_and_refit(name: str, training: Training) -> tuple[Fitted, list[dict[str, Any]]]:
     """One family's trials on the trial rows, then its chosen configuration on all of train."""
-    params, rows = tune_family(name, training.trial_data, training.classes, training.settings)
     settings = training.settings
+    params, rows = tune_family(name, training.trial_data, training.classes, settings)
     model = final_model(
         name, params, training.features, training.data, training.classes, settings.fitting
     )

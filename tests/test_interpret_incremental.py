@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from planted import planted_table
 from scipy.sparse import csr_matrix
+from sklearn.metrics.pairwise import cosine_distances
 from sklearn.pipeline import Pipeline
 
 from deeprules.baselines.families import FitContext
@@ -14,7 +15,7 @@ from deeprules.baselines.fitting import fit_model
 from deeprules.baselines.scaling import Affordable
 from deeprules.features import SequenceFeatures
 from deeprules.interpret.baselines import feature_importance
-from deeprules.interpret.incremental import incremental_view, reference_rows
+from deeprules.interpret.incremental import Distances, incremental_view, reference_rows
 
 EXACT = FitContext(5, "balanced", 1)
 LARGE = FitContext(5, "balanced", 1, Affordable(300, kernel_components=40, knn_reference=120))
@@ -22,12 +23,18 @@ MODELS = [
     ("knn", {"n_neighbors": 7, "weights": "uniform", "metric": "euclidean"}, EXACT),
     ("knn", {"n_neighbors": 7, "weights": "distance", "metric": "manhattan"}, EXACT),
     ("knn", {"n_neighbors": 5, "weights": "uniform", "metric": "manhattan"}, LARGE),
+    ("knn", {"n_neighbors": 7, "weights": "distance", "metric": "cosine"}, EXACT),
+    ("knn", {"n_neighbors": 2, "weights": "uniform", "metric": "cosine"}, LARGE),
     ("rbf_svm", {"C": 1.0, "gamma": 0.01}, EXACT),
     ("rbf_svm", {"C": 1.0, "gamma": 0.01}, LARGE),
 ]
 # the wide DNA k-mer tables stay sparse, and an SVC fitted on them holds its support
 # vectors and coefficients as sparse matrices (a 3,000-sequence run failed on them)
-SPARSE = [("rbf_svm", {"C": 1.0, "gamma": 0.01}, EXACT), ("knn", MODELS[0][1], EXACT)]
+SPARSE = [
+    ("rbf_svm", {"C": 1.0, "gamma": 0.01}, EXACT),
+    ("knn", MODELS[0][1], EXACT),
+    ("knn", MODELS[3][1], EXACT),
+]
 
 
 def planted_pipeline(name: str, params: dict, context: FitContext, sparse: bool = False):
@@ -103,3 +110,22 @@ def test_models_that_are_not_distance_based_keep_the_direct_path():
     _, model, _ = planted_pipeline("naive_bayes", {"variant": "complement", "alpha": 1.0}, EXACT)
     assert reference_rows(model[-1]) is None
     assert incremental_view(model[-1], np.zeros((2, 84)), np.array([0])) is None
+
+
+def test_cosine_distances_updated_per_column_equal_scikit_learns_with_rows_of_zeros():
+    """A shuffle can empty a tune row (all its counts in shuffled columns): scikit-learn
+    then gives it distance 1 to every reference row, and so must the updated parts."""
+    rng = np.random.default_rng(3)
+    full = rng.poisson(0.7, size=(30, 12)).astype(float)
+    reference = csr_matrix(rng.poisson(0.7, size=(40, 12)).astype(float))
+    full[0, 2:] = 0.0  # row 0 holds counts in columns 0 and 1 only
+    columns = np.array([0, 1, 5])
+    distances = Distances(full, reference, columns, "cosine")
+    subset = full[:, columns].copy()
+    subset[0, :2] = 0.0  # what shuffling columns 0 and 1 can give row 0
+    subset[1:, 0] = rng.permutation(subset[1:, 0])
+    shuffled = full.copy()
+    shuffled[:, columns] = subset
+    updated = distances(subset)
+    np.testing.assert_allclose(updated, cosine_distances(shuffled, reference), atol=1e-12)
+    np.testing.assert_array_equal(updated[0], 1.0)

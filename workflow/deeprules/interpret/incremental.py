@@ -32,7 +32,7 @@ from sklearn.svm import SVC
 
 from deeprules.baselines.scaling import SubsampledNeighbours
 
-NEIGHBOUR_METRICS = ("euclidean", "manhattan")
+NEIGHBOUR_METRICS = ("euclidean", "manhattan", "cosine")
 
 
 def _dense(table: Any) -> np.ndarray:
@@ -41,27 +41,53 @@ def _dense(table: Any) -> np.ndarray:
 
 class Distances:
     """Distances (squared for euclidean) from the tune rows to reference rows, updated
-    for the columns of the candidate subset that differ from tune's own values."""
+    for the columns of the candidate subset that differ from tune's own values.
+
+    Cosine distances are kept as their parts: the dot products with the reference rows
+    and each tune row's squared norm change by one column's terms per shuffle; the
+    reference rows' norms do not change."""
 
     def __init__(self, full: np.ndarray, reference: Any, columns: np.ndarray, metric: str):
         self.metric = metric
         self.base_subset = full[:, columns]
         self.reference = _dense(reference[:, columns])  # reference rows x candidate columns
-        if metric == "manhattan":
+        if metric == "cosine":
+            self.base = np.asarray((reference @ full.T).T)  # dot products (a sparse reference too)
+            self.tune_norms = np.einsum("ij,ij->i", full, full)
+            squares = reference.multiply(reference) if sp.issparse(reference) else reference**2
+            self.reference_norms = np.sqrt(np.asarray(squares.sum(axis=1)).ravel())
+        elif metric == "manhattan":
             self.base = manhattan_distances(full, reference)
         else:
             self.base = euclidean_distances(full, reference, squared=True)
 
     def __call__(self, subset: np.ndarray) -> np.ndarray:
         values = self.base.copy()
+        tune_norms = self.tune_norms.copy() if self.metric == "cosine" else None
         for column in np.flatnonzero((subset != self.base_subset).any(axis=0)):
             old, new = self.base_subset[:, column, None], subset[:, column, None]
             reference = self.reference[None, :, column]
-            if self.metric == "manhattan":
+            if self.metric == "cosine":
+                values += (new - old) * reference
+                tune_norms += (new[:, 0] ** 2) - (old[:, 0] ** 2)
+            elif self.metric == "manhattan":
                 values += np.abs(new - reference) - np.abs(old - reference)
             else:
                 values += (new - reference) ** 2 - (old - reference) ** 2
+        if tune_norms is not None:
+            return _cosine_distances(values, tune_norms, self.reference_norms)
         return np.maximum(values, 0.0)
+
+
+def _cosine_distances(
+    dots: np.ndarray, tune_squared_norms: np.ndarray, reference_norms: np.ndarray
+) -> np.ndarray:
+    """1 - cosine similarity, in [0, 2], as scikit-learn's cosine_distances gives it: a
+    row of zeros has similarity 0 with everything (distance 1)."""
+    norms = np.sqrt(np.maximum(tune_squared_norms, 0.0))[:, None] * reference_norms[None, :]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        similarity = np.where(norms > 0, dots / norms, 0.0)
+    return np.clip(1.0 - similarity, 0.0, 2.0)
 
 
 class IncrementalView(ClassifierMixin, BaseEstimator):
@@ -96,7 +122,7 @@ def reference_rows(estimator: Any) -> int | None:
 def incremental_view(
     estimator: Any, full: np.ndarray, columns: np.ndarray
 ) -> IncrementalView | None:
-    """The view for a kNN (euclidean or Manhattan, uniform or distance votes) or a
+    """The view for a kNN (euclidean, Manhattan or cosine, uniform or distance votes) or a
     calibrated binary RBF SVM / Nystroem SVM; None for any other model."""
     found = _parts(estimator)
     if found is None:

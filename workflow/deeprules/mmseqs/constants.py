@@ -10,6 +10,11 @@ SEQ_ID_MODE = {"alignment": "0", "shorter": "1", "longer": "2"}
 # Most sensitive k-mer prefilter, used only when the caller turns exhaustive off.
 PREFILTER_SENSITIVITY = 7.5
 PREFILTER_MAX_SEQS = 10000
+# Nucleotide prefilter k-mer length. MMseqs2's own choice, 15, builds a 4^15-entry index
+# (8.5 GB resident at any data size) and missed 11 of 757 planted DNA pairs at >= 0.8
+# identity; 13 needs 0.6 GB and missed 1, in a tenth of the time
+# (bench/prefilter_sensitivity.py; docs/benchmarks.md, issue 20).
+NUCLEOTIDE_KMER_LENGTH = 13
 # Floating-point slack so MMseqs2's own (single precision) filters never drop a
 # pair our exact double-precision check would keep.
 SLACK = 1e-4

@@ -17,6 +17,7 @@ from deeprules.mmseqs.candidates import CandidatePairs
 from deeprules.mmseqs.constants import (
     ALIGNMENT_FIELDS,
     COMPLEMENT,
+    NUCLEOTIDE_KMER_LENGTH,
     NUCLEOTIDE_TYPES,
     PREFILTER_MAX_SEQS,
     PREFILTER_SENSITIVITY,
@@ -115,6 +116,8 @@ class _Search(CandidatePairs):
             )
         result = self.folder / "result"
         nucleotide_options = ["--search-type", "3", "--strand", "2"] if self.nucleotide else []
+        if self.nucleotide:
+            nucleotide_options += ["-k", str(NUCLEOTIDE_KMER_LENGTH)]
         log.info(
             "searching %d of %d sequences against all with the MMseqs2 prefilter "
             "(-s %.1f, --max-seqs %d)",

@@ -197,6 +197,7 @@ def _quartiles(lengths: pd.Series) -> list[float] | None:
 def search_description(exhaustive: bool, sequence_type: str, co_optimal: bool = False) -> str:
     """How the search was run, in words: whether a pair can have been missed."""
     strands = "" if sequence_type == "protein" else "; nucleotides on both strands"
+    kmers = "" if sequence_type == "protein" else f" -k {mmseqs.NUCLEOTIDE_KMER_LENGTH}"
     skip = (
         "a pair is skipped only when its longest common subsequence is shorter than the "
         "identical residues the threshold needs, which proves no alignment can reach it"
@@ -220,7 +221,7 @@ def search_description(exhaustive: bool, sequence_type: str, co_optimal: bool = 
     )
     return (
         f"prefilter: mmseqs search -s {mmseqs.PREFILTER_SENSITIVITY} --max-seqs "
-        f"{mmseqs.PREFILTER_MAX_SEQS} -e inf (most sensitive settings, yet it can miss pairs "
-        "at or above the threshold: 1-2% of planted pairs near the threshold, "
+        f"{mmseqs.PREFILTER_MAX_SEQS}{kmers} -e inf (most sensitive settings, yet it can miss "
+        "pairs at or above the threshold: 1-2% of planted pairs near the threshold, "
         f"bench/prefilter_sensitivity.py){realigned}{strands}"
     )

@@ -29,6 +29,7 @@ from sklearn.metrics.pairwise import euclidean_distances, manhattan_distances
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.svm import SVC
+from sklearn.utils.extmath import row_norms
 
 from deeprules.baselines.scaling import SubsampledNeighbours
 
@@ -53,9 +54,8 @@ class Distances:
         self.reference = _dense(reference[:, columns])  # reference rows x candidate columns
         if metric == "cosine":
             self.base = np.asarray((reference @ full.T).T)  # dot products (a sparse reference too)
-            self.tune_norms = np.einsum("ij,ij->i", full, full)
-            squares = reference.multiply(reference) if sp.issparse(reference) else reference**2
-            self.reference_norms = np.sqrt(np.asarray(squares.sum(axis=1)).ravel())
+            self.tune_norms = row_norms(full, squared=True)
+            self.reference_norms = row_norms(reference)
         elif metric == "manhattan":
             self.base = manhattan_distances(full, reference)
         else:
@@ -74,7 +74,7 @@ class Distances:
                 values += np.abs(new - reference) - np.abs(old - reference)
             else:
                 values += (new - reference) ** 2 - (old - reference) ** 2
-        if tune_norms is not None:
+        if self.metric == "cosine":
             return _cosine_distances(values, tune_norms, self.reference_norms)
         return np.maximum(values, 0.0)
 

@@ -115,9 +115,11 @@ class _Search(CandidatePairs):
                 [self.sequences[k] for k in queries], "queries", amino_acid=amino_acid
             )
         result = self.folder / "result"
-        nucleotide_options = ["--search-type", "3", "--strand", "2"] if self.nucleotide else []
-        if self.nucleotide:
-            nucleotide_options += ["-k", str(NUCLEOTIDE_KMER_LENGTH)]
+        nucleotide_options = (
+            ["--search-type", "3", "--strand", "2", "-k", str(NUCLEOTIDE_KMER_LENGTH)]
+            if self.nucleotide
+            else []
+        )
         log.info(
             "searching %d of %d sequences against all with the MMseqs2 prefilter "
             "(-s %.1f, --max-seqs %d)",

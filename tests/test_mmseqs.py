@@ -254,6 +254,63 @@ def test_a_measurement_that_does_not_cover_the_search_is_not_used(tmp_path, monk
         pd.testing.assert_frame_equal(own, given)
 
 
+def equal_length_dna_families(rng: np.random.Generator) -> list[str]:
+    """30 families of 200-bp DNA, each a random sequence and three copies with 4-30 %
+    substitutions, every fifth copy reverse-complemented: equal lengths, so the fewest
+    identical residues a pair needs is the same for every pair and the measurement's
+    cutoff is as high as it gets."""
+    sequences = []
+    for family in range(30):
+        seed = "".join(rng.choice(list("ACGT"), 200))
+        sequences.append(seed)
+        for copy in range(3):
+            changed = rng.choice(200, size=int(rng.integers(8, 60)), replace=False)
+            mutated = list(seed)
+            for position in changed:
+                mutated[position] = rng.choice([c for c in "ACGT" if c != seed[position]])
+            text = "".join(mutated)
+            reverse = (family * 3 + copy) % 5 == 0
+            sequences.append(text[::-1].translate(mmseqs.COMPLEMENT) if reverse else text)
+    return sequences
+
+
+def brute_force_common(sequences: list[str]) -> dict[tuple[int, int], int]:
+    """LCS of every pair i < j, the longer of the two strands: rapidfuzz pair by pair,
+    without the search's blocks or cutoff."""
+    from rapidfuzz.distance import LCSseq
+
+    return {
+        (i, j): max(
+            LCSseq.similarity(sequences[i], sequences[j]),
+            LCSseq.similarity(sequences[i][::-1].translate(mmseqs.COMPLEMENT), sequences[j]),
+        )
+        for i in range(len(sequences))
+        for j in range(i + 1, len(sequences))
+    }
+
+
+def test_the_measurement_keeps_every_pair_that_could_reach_the_threshold_exactly(tmp_path):
+    """The common-subsequence pass stops measuring a pair below the fewest residues any
+    pair needs (rapidfuzz's cutoff); judged by a pair-by-pair LCS on both strands, its
+    candidates at the search's identity and the pairs it keeps from a lower floor, with
+    their LCS, are exactly the ones that reach each."""
+    data = table(equal_length_dna_families(np.random.default_rng(11)))
+    search = mmseqs._Search(data, "dna", 0.8, "longer", 0.0, tmp_path, threads=2)
+    search.keep_measured = mmseqs.MeasuredPairs(0.7, "longer", 0.0)
+    n = len(search.sequences)
+    candidates = {
+        (key % n, int(target)) for key, targets in search._candidate_lists() for target in targets
+    }
+    truth = brute_force_common(search.sequences)
+    record = search.keep_measured
+    pairs = zip(record.first.tolist(), record.second.tolist(), strict=True)
+    kept = dict(zip(pairs, record.common.tolist(), strict=True))
+    assert kept == {pair: common for pair, common in truth.items() if common >= 140}
+    assert candidates == {pair for pair, common in truth.items() if common >= 160}
+    between = [common for common in truth.values() if 140 <= common < 160]
+    assert len(between) > 5 and len(candidates) > 20  # both cutoffs decide real pairs
+
+
 def test_cluster_ids_group_a_family(tmp_path):
     rng = np.random.default_rng(5)
     seed = random_protein(rng, 50)

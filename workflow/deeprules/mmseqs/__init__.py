@@ -95,9 +95,10 @@ def similar_pairs(
     longer | alignment. `min_coverage`: fraction of each sequence the alignment
     must cover (0 = no requirement). `exhaustive=True` aligns every pair that
     could reach the threshold and so cannot miss one (use up to ~20,000
-    sequences); False uses MMseqs2's most sensitive prefilter (-s 7.5), which
-    scales to millions but may miss pairs at or above the threshold (about 1-2% of
-    planted pairs near it: bench/prefilter_sensitivity.py). `between`: name of a column
+    sequences); False uses MMseqs2's most sensitive prefilter (-s 7.5; -k 13 for
+    nucleotides), which scales to millions but may miss pairs at or above the threshold
+    (1.7 % of planted protein pairs near it, 0.1 % of DNA pairs:
+    bench/prefilter_sensitivity.py). `between`: name of a column
     of `table`; if given, only pairs whose values in it differ are searched
     (e.g. partition, to count leakage). `workdir`: scratch folder (a temporary
     one if None). `co_optimal`: a pair's identity is the highest of any

@@ -21,6 +21,7 @@ import pandas as pd
 
 from deeprules.io import sequence_hash
 from deeprules.split.graph import similarity_graph
+from deeprules.split.report import search_description
 from deeprules.split.settings import SplitSettings
 
 LEDGER_COLUMNS = ["id", "sequence_sha256", "reason", "detail"]
@@ -65,9 +66,7 @@ def pretraining_exclusions(
             reason: int((ledger["reason"] == reason).sum()) for reason in (OF_TUNE, OF_TEST)
         },
         "kept": len(unlabeled) - len(ledger),
-        "search": "exhaustive"
-        if exhaustive
-        else "prefilter (MMseqs2 -s 7.5; may miss pairs at or above the threshold)",
+        "search": search_description(exhaustive, settings.sequence_type, settings.exact_identity),
         "definition": f"identity at or above {settings.threshold:g} to any tune or test "
         "sequence, as the split defines it",
     }

@@ -199,7 +199,8 @@ class CandidatePairs:
         this pass decides (the kept record's floor, if one is kept).
 
         Given it, rapidfuzz returns 0 for a pair whose LCS is shorter, and measures
-        faster the higher it is (about 40 % less time at explore's 0.9 on 500-bp DNA).
+        faster the higher it is (random 500-bp DNA: 40 % less time at explore's 0.9,
+        nothing measurable at the split's record floor 0.72; bench/lcs_cutoff.py).
         The residues needed grow with both lengths, so a pair below this is below what it
         needs itself: the LCS of every pair that could be a candidate stays exact."""
         identity = self.min_identity

@@ -122,11 +122,12 @@ class _Search(CandidatePairs):
         )
         log.info(
             "searching %d of %d sequences against all with the MMseqs2 prefilter "
-            "(-s %.1f, --max-seqs %d)",
+            "(-s %.1f, --max-seqs %d%s)",
             len(queries),
             n,
             PREFILTER_SENSITIVITY,
             PREFILTER_MAX_SEQS,
+            f", -k {NUCLEOTIDE_KMER_LENGTH}, both strands" if self.nucleotide else "",
         )
         self._run(
             "search",

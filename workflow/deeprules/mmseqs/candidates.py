@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +77,11 @@ class CandidatePairs:
     keep_measured: MeasuredPairs | None = None  # fill it while measuring
     measured: MeasuredPairs | None = None  # take the candidates from it
 
+    @cached_property
+    def lengths(self) -> np.ndarray:
+        """Each sequence's length (a reverse complement has its sequence's)."""
+        return np.array([len(s) for s in self.sequences])
+
     def _write_candidates(self, path: Path, n: int) -> int:
         """Write a fake MMseqs2 prefilter result: for each query, its candidate targets.
 
@@ -107,7 +113,7 @@ class CandidatePairs:
             return
         n = len(self.sequences)
         letters = _mmseqs_letters(self.sequences, self.nucleotide)
-        lengths = np.array([len(s) for s in self.sequences])
+        lengths = self.lengths
         strands = [(letters, 0)]
         if self.nucleotide:
             strands.append(([s[::-1].translate(COMPLEMENT) for s in letters], n))
@@ -153,8 +159,7 @@ class CandidatePairs:
         present = ~(np.isnan(a) | np.isnan(b))
         a, b = a[present].astype(np.int64), b[present].astype(np.int64)
         first, second = np.minimum(a, b), np.maximum(a, b)
-        lengths = np.array([len(s) for s in self.sequences])
-        lengths_first, lengths_second = lengths[first], lengths[second]
+        lengths_first, lengths_second = self.lengths[first], self.lengths[second]
         needed = self._identities_needed(lengths_first, lengths_second)
         keep = record.common[present] >= needed
         if self.groups is not None:
@@ -190,11 +195,11 @@ class CandidatePairs:
                     scorer=LCSseq.similarity,
                     dtype=np.int32,
                     workers=self.threads,
-                    score_cutoff=self._fewest_needed(letters, block.start + rows, targets),
+                    score_cutoff=self._fewest_needed(block.start + rows, targets),
                 )
         return common
 
-    def _fewest_needed(self, letters: list[str], rows: np.ndarray, targets: np.ndarray) -> int:
+    def _fewest_needed(self, rows: np.ndarray, targets: np.ndarray) -> int:
         """The fewest identical residues any of these pairs needs at the lowest identity
         this pass decides (the kept record's floor, if one is kept).
 
@@ -206,10 +211,8 @@ class CandidatePairs:
         identity = self.min_identity
         if self.keep_measured is not None:
             identity = min(identity, self.keep_measured.floor)
-        shortest_query = min(len(letters[r]) for r in rows)
-        shortest_target = min(len(letters[t]) for t in targets)
-        needed = self._identities_needed(shortest_query, np.array([shortest_target]), identity)
-        return int(needed[0])
+        shortest_target = self.lengths[targets].min(keepdims=True)
+        return int(self._identities_needed(self.lengths[rows].min(), shortest_target, identity)[0])
 
     def _candidates(
         self, i: int, common: np.ndarray, lengths: np.ndarray, identity: float | None = None

@@ -460,7 +460,8 @@ def test_tip2_names_the_trials_subsample_and_warns_when_the_stages_differ():
 
     how = (
         "every trial fitted on 2,000 of 14,000 training sequences (class-stratified, seed 42), "
-        "scored on all of tune; the chosen configuration refitted on all of train"
+        "scored on all of tune; the chosen configuration refitted on all of train and scored "
+        "on all of tune"
     )
     record = {"trial_sequences": 2000, "subsampled": True, "how": how}
     base = {
@@ -474,8 +475,48 @@ def test_tip2_names_the_trials_subsample_and_warns_when_the_stages_differ():
     tip = tip2({"baselines": base, "cnn": cnn}, {})
     assert tip["verdict"] == "equal_budgets"
     assert f"baselines and CNN: {how}" in tip["evidence"]
-    assert tip["numbers"]["trial_subsample"].endswith("refitted on all of train")
+    assert tip["numbers"]["trial_subsample"].endswith("scored on all of tune")
     cnn["tuning"]["trial_subsample"] = {"trial_sequences": 14000, "subsampled": False}
+    assert tip2({"baselines": base, "cnn": cnn}, {})["verdict"] == "unequal_budgets"
+
+
+def test_tip2_names_the_trials_tune_sample_and_warns_when_the_stages_scored_on_more():
+    """Above budget.trial_subsample.tune_sequences Tip 2 says what every trial was scored
+    on; a CNN whose trials were scored on another number of tune sequences than the
+    baselines' was not tuned on the same data (a summary without the count is older)."""
+    from deeprules.report.scorecard import tip2
+
+    how = (
+        "every trial fitted on 2,000 of 70,000 training sequences (class-stratified, seed 42), "
+        "scored on 3,000 of 15,000 tune sequences (class-stratified, seed 42); the chosen "
+        "configuration refitted on all of train and scored on all of tune"
+    )
+    record = {
+        "trial_sequences": 2000,
+        "subsampled": True,
+        "trial_tune_sequences": 3000,
+        "tune_subsampled": True,
+        "how": how,
+    }
+    base = {
+        "models": {"knn": {"kind": "tuned", "tune": {"auroc": 0.7}}},
+        "trials_per_family": 4,
+        "best_tuned": {"model": "knn"},
+        "primary_metric": "auroc",
+        "trial_subsample": record,
+    }
+    cnn = {"tuning": {"trials": 4, "trials_budget": 4, "trial_subsample": dict(record)}}
+    tip = tip2({"baselines": base, "cnn": cnn}, {})
+    assert tip["verdict"] == "equal_budgets"
+    assert f"baselines and CNN: {how}" in tip["evidence"]
+    only_tune = {**record, "subsampled": False, "trial_sequences": 70000}
+    base["trial_subsample"] = only_tune
+    cnn["tuning"]["trial_subsample"] = dict(only_tune)
+    assert (
+        "scored on 3,000 of 15,000 tune sequences"
+        in tip2({"baselines": base, "cnn": cnn}, {})["numbers"]["trial_subsample"]
+    )
+    cnn["tuning"]["trial_subsample"]["trial_tune_sequences"] = 15000
     assert tip2({"baselines": base, "cnn": cnn}, {})["verdict"] == "unequal_budgets"
 
 

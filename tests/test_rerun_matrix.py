@@ -72,7 +72,7 @@ RUN_CONFIG: dict[str, set[str]] = {
     "budget.trials": from_stages("baselines", "cnn"),
     **{
         f"budget.trial_subsample.{key}": from_stages("baselines", "cnn")
-        for key in ("above_sequences", "sequences")
+        for key in ("above_sequences", "sequences", "tune_sequences")
     },
     **{f"fetch.{key}": from_stages("fetch") for key in ("retries", "backoff_seconds")},
     "fetch.timeout_seconds": from_stages("fetch"),

@@ -47,6 +47,13 @@ class Encoded:
             return self
         return replace(self, train_x=self.train_x[rows], train_y=self.train_y[rows])
 
+    def with_tune_rows(self, rows: np.ndarray) -> Encoded:
+        """The same tables with tune cut to `rows` (the rows the tuning trials are scored
+        on); the chosen models are scored on all of tune."""
+        if len(rows) == len(self.tune_y):
+            return self
+        return replace(self, tune_x=self.tune_x[rows], tune_y=self.tune_y[rows])
+
 
 def encode(features: SequenceFeatures, train: pd.DataFrame, tune: pd.DataFrame) -> Encoded:
     """Fit `features` on train's sequences only (k-mer vocabulary), then encode both."""

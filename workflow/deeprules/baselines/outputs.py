@@ -180,7 +180,7 @@ def summary_json(
         "approximations": approximations(results, settings),
         "trials_per_family": settings.trials,
         "trial_subsample": trial_subsample_record(
-            sizes["train"], settings.trial_subsample, settings.seed
+            sizes["train"], sizes["tune"], settings.trial_subsample, settings.seed
         ),
         "sampler": settings.sampler,
         "seed": settings.seed,

@@ -40,7 +40,7 @@ class Training:
 
     features: SequenceFeatures
     data: Encoded  # all of train (the refit) and tune
-    trial_data: Encoded  # the rows every trial fits on
+    trial_data: Encoded  # the rows every trial fits on and is scored on
     classes: Classes
     settings: BaselineSettings
 

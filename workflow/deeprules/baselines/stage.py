@@ -16,7 +16,7 @@ from threadpoolctl import threadpool_limits
 
 from deeprules.baselines.controls import controls, shuffled_warning
 from deeprules.baselines.families import family
-from deeprules.baselines.fitting import encode
+from deeprules.baselines.fitting import Encoded, encode
 from deeprules.baselines.inflation import random_split_check
 from deeprules.baselines.outputs import Results, write_outputs
 from deeprules.baselines.parallel import Training, tune_every_family
@@ -32,7 +32,7 @@ from deeprules.contracts import Classes, read_classes, read_partition
 from deeprules.features import SequenceFeatures
 from deeprules.io import InputError
 from deeprules.rule import Job
-from deeprules.sampling import trial_rows
+from deeprules.sampling import trial_rows, trial_tune_rows
 
 log = logging.getLogger(__name__)
 
@@ -111,22 +111,36 @@ def fit_everything(
         form = family(name).approximation_used(settings.fitting)
         if form != NO_APPROXIMATION:
             log.info("%s on %d training sequences: %s", name, len(train), form)
-    trial_data = data.with_train_rows(
-        trial_rows(data.train_y, settings.trial_subsample, settings.seed)
-    )
-    if len(trial_data.train_y) < len(train):
-        log.info(
-            "every trial fits on %d of %d training sequences (budget.trial_subsample); "
-            "the chosen configuration of each family is refitted on all of them",
-            len(trial_data.train_y),
-            len(train),
-        )
+    trial_data = trials_data(data, settings)
     fitted, trials = tune_every_family(Training(features, data, trial_data, classes, settings))
     best = max(fitted, key=lambda f: f.tune[settings.primary_metric])
     fitted += controls(best, features, data, train, tune, classes, settings)
     inflation = random_split_check(best, train, tune, classes, settings)
     warnings_found = shuffled_warning(fitted, settings, classes, data.tune_y)
     return Results(fitted, trials, inflation, warnings_found, features, settings.fitting.forms)
+
+
+def trials_data(data: Encoded, settings: BaselineSettings) -> Encoded:
+    """Train and tune as every trial sees them (budget.trial_subsample): the rows it fits
+    on and the rows it is scored on; said in the log when they are samples."""
+    subsample, seed = settings.trial_subsample, settings.seed
+    trial_data = data.with_train_rows(trial_rows(data.train_y, subsample, seed))
+    trial_data = trial_data.with_tune_rows(trial_tune_rows(data.tune_y, subsample, seed))
+    if len(trial_data.train_y) < len(data.train_y):
+        log.info(
+            "every trial fits on %d of %d training sequences (budget.trial_subsample); "
+            "the chosen configuration of each family is refitted on all of them",
+            len(trial_data.train_y),
+            len(data.train_y),
+        )
+    if len(trial_data.tune_y) < len(data.tune_y):
+        log.info(
+            "every trial is scored on %d of %d tune sequences "
+            "(budget.trial_subsample.tune_sequences); the refitted models on all of them",
+            len(trial_data.tune_y),
+            len(data.tune_y),
+        )
+    return trial_data
 
 
 def describe_features(features: SequenceFeatures) -> str:

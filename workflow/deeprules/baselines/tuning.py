@@ -2,8 +2,9 @@
 
 Every family gets exactly `trials` trials, the number the CNN tuner gets, each
 fitted on train (above `budget.trial_subsample.above_sequences`, on the subsample
-the stage hands in) and scored on tune by the primary metric; a failed score (NaN)
-counts as -1 so the sampler moves away from it.
+the stage hands in) and scored on tune (above `budget.trial_subsample.tune_sequences`,
+on a subsample of it) by the primary metric; a failed score (NaN) counts as -1 so the
+sampler moves away from it.
 """
 
 from __future__ import annotations
@@ -103,6 +104,7 @@ def run_trial(
         **metrics,
         "fit_seconds": round(seconds, 3),
         "train_sequences": len(data.train_y),
+        "tune_sequences": len(data.tune_y),
         "warnings": ",".join(sorted({type(w.message).__name__ for w in caught})),
     }
 

@@ -5,8 +5,8 @@ integer tokens (`deeprules.encoding`); the one-hot rows are made per batch
 inside the pipeline, so a partition costs one byte per position in memory. Above
 `cnn.in_memory_max_mb` the tokens live in memory-mapped files instead and each
 batch reads its rows (`deeprules.cnn.streaming`); the job spec's `input` says
-which path this job takes. Tuning trials may train on a subsample of train
-(`trial_partition`); the refit always reads all of it.
+which path this job takes. Tuning trials may train on a subsample of train and be
+scored on a subsample of tune (`trial_partitions`); the refit always reads all of both.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from deeprules import encoding
 from deeprules.cnn.streaming import batch_reader, row_numbers, stored_tokens
 from deeprules.contracts import Classes, read_partition
 from deeprules.io import InputError
-from deeprules.sampling import trial_rows
+from deeprules.sampling import trial_rows, trial_tune_rows
 
 
 @dataclass
@@ -85,21 +85,31 @@ def load_partitions(spec: dict[str, Any]) -> tuple[Partition, Partition]:
     return parts[0], parts[1]
 
 
-def trial_partition(train: Partition, spec: dict[str, Any]) -> Partition:
-    """Train as every tuning trial sees it: all of it, or above
-    `budget.trial_subsample.above_sequences` the class-stratified subsample the
-    baselines' trials fit on too (same rows: drawn from the same label strings with the
-    same seed). The refit of the chosen model reads all of train. A subsample of a
-    streamed partition is small and held in memory."""
-    rows = trial_rows(np.asarray(train.labels), spec["trial_subsample"], spec["seed"])
-    if len(rows) == len(train.ids):
-        return train
+def trial_partitions(
+    train: Partition, tune: Partition, spec: dict[str, Any]
+) -> tuple[Partition, Partition]:
+    """Train and tune as every tuning trial sees them (budget.trial_subsample): all of
+    train, or above `above_sequences` the class-stratified subsample the baselines'
+    trials fit on too, and all of tune, or above `tune_sequences` the sample of tune they
+    are scored on (same rows as the baselines': drawn from the same label strings with
+    the same seed). The refit of the chosen model reads, and is early-stopped on, all of
+    both. A subsample of a streamed partition is small and held in memory."""
+    subsample, seed = spec["trial_subsample"], spec["seed"]
+    return (
+        _rows(train, trial_rows(np.asarray(train.labels), subsample, seed)),
+        _rows(tune, trial_tune_rows(np.asarray(tune.labels), subsample, seed)),
+    )
+
+
+def _rows(part: Partition, rows: np.ndarray) -> Partition:
+    if len(rows) == len(part.ids):
+        return part
     return Partition(
-        ids=[train.ids[row] for row in rows],
-        labels=[train.labels[row] for row in rows],
-        tokens=np.asarray(train.tokens[rows]),
-        targets=train.targets[rows],
-        truncated=train.truncated,  # of the whole partition: the refit's input
+        ids=[part.ids[row] for row in rows],
+        labels=[part.labels[row] for row in rows],
+        tokens=np.asarray(part.tokens[rows]),
+        targets=part.targets[rows],
+        truncated=part.truncated,  # of the whole partition: the refit's input
     )
 
 

@@ -75,6 +75,7 @@ def write_outputs(spec: dict[str, Any], search_seconds: float, resumed: bool) ->
         "resumed": resumed,
         "rounds": rounds,
         "train_sequences": len(train.ids),
+        "tune_sequences": len(tune.ids),
     }
     card = summary(spec, trials, chosen, values, final, train, tune, run)
     if spec["trunk"] is not None:  # only then: other datasets' summaries stay as they were
@@ -90,7 +91,7 @@ def trials_table(
 ) -> pd.DataFrame:
     """One row per trial: round, hyperparameters (those the network had: a pre-trained
     one has the trunk's convolutions), receptive field (positions one feature sees),
-    best epoch, tune/train score, training sequences, seconds, runs."""
+    best epoch, tune/train score, training and tune sequences, seconds, runs."""
     rows = []
     for trial in trials:
         values = effective_values(trial["hyperparameters"]["values"], trunk)
@@ -109,6 +110,7 @@ def trials_table(
                 "train_auroc": last.get("train_auroc"),
                 "epochs_trained": last.get("epochs_trained"),
                 "train_sequences": last.get("train_sequences"),
+                "tune_sequences": last.get("tune_sequences"),
                 "seconds": last.get("seconds"),
                 "runs": len(trial["runs"]),
                 "worker": last.get("tuner_id"),
@@ -289,7 +291,7 @@ def _tuning(
         "trials_budget": spec["trials"],
         "trials": len(trials),
         "trial_subsample": trial_subsample_record(
-            run["train_sequences"], spec["trial_subsample"], spec["seed"]
+            run["train_sequences"], run["tune_sequences"], spec["trial_subsample"], spec["seed"]
         ),
         "statuses": pd.Series([t["status"] for t in trials]).value_counts().to_dict(),
         "trials_rerun_after_interruption": sum(len(t["runs"]) > 1 for t in trials),

@@ -2,12 +2,12 @@
 
 A round (`deeprules.cnn.growth`) runs exactly its share of `budget.trials`
 trials in its own search space, in its own Keras Tuner project
-(tuner/search/round_<n>/), scored by the Keras AUC on the tune partition
-(`OBJECTIVE`). Each start of a trial is recorded in the trial's folder
-(`RUNS_FILE`), so a trial that a killed job interrupted shows two runs and a
-finished one is never run again. A fingerprint of everything that shapes the
-search is kept in the tuner directory; when it changes, the old search is
-discarded rather than reused.
+(tuner/search/round_<n>/), scored by the Keras AUC (`OBJECTIVE`) on the tune
+partition (above `budget.trial_subsample.tune_sequences`, on a sample of it).
+Each start of a trial is recorded in the trial's folder (`RUNS_FILE`), so a
+trial that a killed job interrupted shows two runs and a finished one is never
+run again. A fingerprint of everything that shapes the search is kept in the
+tuner directory; when it changes, the old search is discarded rather than reused.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from deeprules.cnn.data import (
     input_pipeline,
     load_partitions,
     spec_classes,
-    trial_partition,
+    trial_partitions,
 )
 from deeprules.cnn.job import device_description
 from deeprules.cnn.model import build_model, effective_values
@@ -121,6 +121,7 @@ class CNNHyperModel(kt.HyperModel):
             "epochs_trained": epochs,
             "stopped_early": own[0].stopped_epoch > 0,
             "train_sequences": len(train.ids),
+            "tune_sequences": len(tune.ids),
             "sequences_per_second": len(train.ids) * epochs / seconds,
             "train_auroc": partition_auroc(model, train, self.table, batch, self.classes),
             "tune_auroc": partition_auroc(model, tune, self.table, batch, self.classes),
@@ -261,8 +262,7 @@ def round_project(number: int) -> str:
 def search(spec: dict[str, Any]) -> None:
     """Run (or resume) one round's search in this process: single-process mode or a worker."""
     hypermodel = CNNHyperModel(spec)
-    train, tune = load_partitions(spec)
-    train = trial_partition(train, spec)
+    train, tune = trial_partitions(*load_partitions(spec), spec)
     tuner = make_tuner(spec, hypermodel)
     epochs = spec["cnn"]["max_epochs"]  # Hyperband sets its own per trial
     tuner.search(train=train, tune=tune, epochs=epochs)

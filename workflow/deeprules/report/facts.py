@@ -56,19 +56,23 @@ def metrics_table(ev: dict[str, Any]) -> str:
 
 
 def trial_subsample(base: dict[str, Any], cnn: dict[str, Any]) -> str:
-    """What the tuning trials of both stages fitted on, in words, when it was a subsample
-    of train (budget.trial_subsample); empty when every trial saw all of train (and for
-    summaries written before the subsample existed)."""
+    """What the tuning trials of both stages fitted on and were scored on, in words, when
+    either was a subsample (budget.trial_subsample); empty when every trial saw all of
+    train and tune (and for summaries written before the subsample existed)."""
     for record in _trial_records(base, cnn):
-        if record and record["subsampled"]:
+        if record and (record["subsampled"] or record.get("tune_subsampled")):
             return f"baselines and CNN: {record['how']}"
     return ""
 
 
 def same_trial_data(base: dict[str, Any], cnn: dict[str, Any]) -> bool:
-    """Did the baselines' and the CNN's trials fit on as many training sequences (Tip 2)?
-    Summaries from before the subsample existed fitted every trial on all of train."""
-    sizes = {(record or {}).get("trial_sequences") for record in _trial_records(base, cnn)}
+    """Did the baselines' and the CNN's trials fit on as many training sequences and were
+    they scored on as many tune sequences (Tip 2)? Summaries from before the subsample
+    existed fitted and scored every trial on all of train and tune."""
+    sizes = {
+        None if record is None else (record["trial_sequences"], record.get("trial_tune_sequences"))
+        for record in _trial_records(base, cnn)
+    }
     return len(sizes) == 1 or None in sizes
 
 

@@ -453,6 +453,19 @@ def test_tip2_names_every_approximation_the_baselines_used():
     assert len(tip["numbers"]["approximations"]) == 2
 
 
+def tip2_summaries(record: dict) -> tuple[dict, dict]:
+    """The baselines' and the CNN's summaries as Tip 2 reads them, both with `record` as
+    their trials' subsample record."""
+    base = {
+        "models": {"knn": {"kind": "tuned", "tune": {"auroc": 0.7}}},
+        "trials_per_family": 4,
+        "best_tuned": {"model": "knn"},
+        "primary_metric": "auroc",
+        "trial_subsample": record,
+    }
+    return base, {"tuning": {"trials": 4, "trials_budget": 4, "trial_subsample": dict(record)}}
+
+
 def test_tip2_names_the_trials_subsample_and_warns_when_the_stages_differ():
     """Above budget.trial_subsample.above_sequences Tip 2 says what every trial fitted on;
     a CNN whose trials saw more sequences than the baselines' had a larger budget."""
@@ -464,14 +477,7 @@ def test_tip2_names_the_trials_subsample_and_warns_when_the_stages_differ():
         "on all of tune"
     )
     record = {"trial_sequences": 2000, "subsampled": True, "how": how}
-    base = {
-        "models": {"knn": {"kind": "tuned", "tune": {"auroc": 0.7}}},
-        "trials_per_family": 4,
-        "best_tuned": {"model": "knn"},
-        "primary_metric": "auroc",
-        "trial_subsample": record,
-    }
-    cnn = {"tuning": {"trials": 4, "trials_budget": 4, "trial_subsample": dict(record)}}
+    base, cnn = tip2_summaries(record)
     tip = tip2({"baselines": base, "cnn": cnn}, {})
     assert tip["verdict"] == "equal_budgets"
     assert f"baselines and CNN: {how}" in tip["evidence"]
@@ -498,14 +504,7 @@ def test_tip2_names_the_trials_tune_sample_and_warns_when_the_stages_scored_on_m
         "tune_subsampled": True,
         "how": how,
     }
-    base = {
-        "models": {"knn": {"kind": "tuned", "tune": {"auroc": 0.7}}},
-        "trials_per_family": 4,
-        "best_tuned": {"model": "knn"},
-        "primary_metric": "auroc",
-        "trial_subsample": record,
-    }
-    cnn = {"tuning": {"trials": 4, "trials_budget": 4, "trial_subsample": dict(record)}}
+    base, cnn = tip2_summaries(record)
     tip = tip2({"baselines": base, "cnn": cnn}, {})
     assert tip["verdict"] == "equal_budgets"
     assert f"baselines and CNN: {how}" in tip["evidence"]

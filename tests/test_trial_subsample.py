@@ -98,6 +98,18 @@ def test_baselines_and_cnn_trials_draw_the_same_training_sequences(tmp_path):
     assert np.array_equal(subset.tokens, streamed[trial_rows(np.asarray(part.labels), SMALL, 5)])
 
 
+def replay_tables(folder, config):
+    """What an independent replay of a trial needs: the stage's settings, the partitions
+    of `folder`, both encoded as the stage encodes them, and the classes."""
+    settings = baseline_settings(baselines_settings(config, {"sequence_type": "dna"}), 1)
+    train, tune = read_tsv(folder / "train.tsv"), read_tsv(folder / "tune.tsv")
+    features = feature_maker(settings).fit(train["sequence"])
+    train_x, tune_x = features.transform(train["sequence"]), features.transform(tune["sequence"])
+    settings = for_training_set(settings, len(train), np.count_nonzero(train_x))
+    classes = decide_classes(train["label"], "bound", "train")
+    return settings, train, tune, train_x, tune_x, classes
+
+
 @pytest.fixture(scope="module")
 def subsampled_baselines(tmp_path_factory):
     """knn and logistic regression, 3 trials each, on 240 training sequences of which every
@@ -121,12 +133,7 @@ def test_baseline_trials_fit_on_the_subsample_and_the_chosen_models_on_all_of_tr
     assert knn.steps[-1][1].n_samples_fit_ == 240  # the refit saw all of train
     # An independent replay of the first knn trial: fitted on the subsample's rows it
     # gives the trial's score; fitted on all of train it does not.
-    settings = baseline_settings(baselines_settings(config, {"sequence_type": "dna"}), 1)
-    train, tune = read_tsv(folder / "train.tsv"), read_tsv(folder / "tune.tsv")
-    features = feature_maker(settings).fit(train["sequence"])
-    train_x, tune_x = features.transform(train["sequence"]), features.transform(tune["sequence"])
-    settings = for_training_set(settings, 240, np.count_nonzero(train_x))
-    classes = decide_classes(train["label"], "bound", "train")
+    settings, train, tune, train_x, tune_x, classes = replay_tables(folder, config)
     first = trials[trials["family"] == "knn"].iloc[0]
     params = json.loads(first["params"])
     rows = trial_rows(train["label"].to_numpy(), SMALL, settings.seed)
@@ -164,12 +171,7 @@ def test_baseline_trials_are_scored_on_the_tune_sample_and_the_chosen_model_on_a
     record = summary["trial_subsample"]
     assert record["tune_subsampled"] and record["trial_tune_sequences"] == 80
     assert record["tune_sequences"] == 120
-    settings = baseline_settings(baselines_settings(config, {"sequence_type": "dna"}), 1)
-    train, tune = read_tsv(folder / "train.tsv"), read_tsv(folder / "tune.tsv")
-    features = feature_maker(settings).fit(train["sequence"])
-    train_x, tune_x = features.transform(train["sequence"]), features.transform(tune["sequence"])
-    settings = for_training_set(settings, 240, np.count_nonzero(train_x))
-    classes = decide_classes(train["label"], "bound", "train")
+    settings, train, tune, train_x, tune_x, classes = replay_tables(folder, config)
     tune_y = tune["label"].to_numpy()
     scored, _ = train_test_split(
         np.arange(120), train_size=80, stratify=tune_y, random_state=settings.seed

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from multiprocessing import get_context
@@ -63,10 +64,24 @@ def tune_and_refit(name: str, training: Training) -> tuple[Fitted, list[dict[str
     """One family's trials on the trial rows, then its chosen configuration on all of train."""
     settings = training.settings
     params, rows = tune_family(name, training.trial_data, training.classes, settings)
+    log.info(
+        "%s: best %s; refitting on all %d training sequences, then scoring train and tune",
+        name,
+        json.dumps(params, sort_keys=True),
+        len(training.data.train_y),
+    )
+    started = time.perf_counter()
     model = final_model(
         name, params, training.features, training.data, training.classes, settings.fitting
     )
-    log.info("%s: best %s", name, json.dumps(params, sort_keys=True))
+    log.info(
+        "%s: refitted in %.0f s, scored in %.0f s; tune %s %.4f",
+        name,
+        model.fit_seconds,
+        time.perf_counter() - started - model.fit_seconds,
+        settings.primary_metric,
+        model.tune[settings.primary_metric],
+    )
     return model, rows
 
 

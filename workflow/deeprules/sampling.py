@@ -66,27 +66,27 @@ def trial_subsample_record(
     above = train_sequences > subsample["above_sequences"]
     used = subsample["sequences"] if above else train_sequences
     scored = min(tune_sequences, subsample["tune_sequences"])
+    subsampled, tune_subsampled = used < train_sequences, scored < tune_sequences
     fitted_on = (
         f"every trial fitted on {used:,} of {train_sequences:,} training sequences "
         f"(class-stratified, seed {seed})"
-        if used < train_sequences
+        if subsampled
         else "every trial fitted on all of train"
     )
     scored_on = (
         f"scored on {scored:,} of {tune_sequences:,} tune sequences (class-stratified, seed {seed})"
-        if scored < tune_sequences
+        if tune_subsampled
         else "scored on all of tune"
     )
-    sampled = used < train_sequences or scored < tune_sequences
     chosen = "; the chosen configuration refitted on all of train and scored on all of tune"
     return {
         "above_sequences": subsample["above_sequences"],
         "train_sequences": train_sequences,
         "trial_sequences": used,
-        "subsampled": used < train_sequences,
+        "subsampled": subsampled,
         "tune_sequences": tune_sequences,
         "trial_tune_sequences": scored,
-        "tune_subsampled": scored < tune_sequences,
+        "tune_subsampled": tune_subsampled,
         "seed": seed,
-        "how": f"{fitted_on}, {scored_on}{chosen if sampled else ''}",
+        "how": f"{fitted_on}, {scored_on}{chosen if subsampled or tune_subsampled else ''}",
     }
